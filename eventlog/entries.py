@@ -1,0 +1,288 @@
+"""The typed ledger entries: one tagged union, the only vocabulary of facts.
+
+Every entry is a frozen `msgspec.Struct` whose tag is the `event_type` column.
+Fields added later must carry defaults, so entries written by older code still
+decode; unknown fields are ignored, so older code can read newer entries.
+Payloads that come from Companies House (`data`, `body`) are kept as
+`msgspec.Raw`: the exact bytes are preserved, and a projector decodes only the
+fields it needs, which is what keeps replay fast.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import msgspec
+
+__all__ = [
+    "HIGH",
+    "LOW",
+    "PRIORITY_NAMES",
+    "Entry",
+    "RateLimitHeaders",
+    "Interest",
+    "StreamEvent",
+    "StreamLineRejected",
+    "StreamConnected",
+    "StreamDisconnected",
+    "StreamGap",
+    "RequestQueued",
+    "RequestSent",
+    "ResponseReceived",
+    "RateLimited",
+    "TransportError",
+    "RequestAbandoned",
+    "CompanyCompleted",
+    "BackfillCreated",
+    "WorkerStarted",
+    "WorkerStopped",
+    "EmergencyStopped",
+    "AnyEntry",
+    "ENTRY_TYPES",
+    "encode",
+    "decode",
+    "normalise_company_number",
+]
+
+HIGH = 0
+LOW = 1
+PRIORITY_NAMES = {HIGH: "HIGH", LOW: "LOW"}
+
+NULL = msgspec.Raw(b"null")
+
+
+class Entry(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_defaults=True):
+    """Base of every ledger entry. Subclasses set `tag=`."""
+
+    def company(self) -> str | None:
+        """The company this entry is about, for the `company_number` column."""
+        return getattr(self, "company_number", None)
+
+
+class RateLimitHeaders(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Companies House's `X-Ratelimit-*` headers, as sent (None when absent)."""
+
+    limit: int | None = None
+    remain: int | None = None
+    reset: int | None = None  # epoch seconds when the server's fixed window ends
+    window: str | None = None  # e.g. "5m"
+
+
+class Interest(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Which companies get officer fetches: `data[field]` is one of `values`.
+
+    Recorded in `worker.started`, so replay applies the predicate that was in
+    force when the facts arrived instead of whatever today's config says.
+    """
+
+    field: str = "company_status_detail"
+    values: tuple[str, ...] = ("active-proposal-to-strike-off",)
+
+    def matches(self, value: object) -> bool:
+        return value in self.values
+
+
+# --- the stream -----------------------------------------------------------------
+
+
+class StreamEvent(Entry, frozen=True, tag="stream.event"):
+    """One event of a Companies House stream; event_id `<stream>:<timepoint>`."""
+
+    stream: str
+    timepoint: int
+    published_at: str
+    change: str  # the stream's event.type: "changed" or "deleted"
+    resource_kind: str
+    resource_id: str
+    resource_uri: str
+    company_number: str | None = None
+    fields_changed: list[str] | None = None
+    data: msgspec.Raw = NULL
+
+
+class StreamLineRejected(Entry, frozen=True, tag="stream.rejected"):
+    """A line that could not be read as an event: kept with a bounded excerpt."""
+
+    stream: str
+    reason: str
+    excerpt: str
+    length: int
+
+
+class StreamConnected(Entry, frozen=True, tag="stream.connected"):
+    stream: str
+    from_timepoint: int | None = None
+
+
+class StreamDisconnected(Entry, frozen=True, tag="stream.disconnected"):
+    stream: str
+    reason: str
+    status: int | None = None
+    retry_in: float | None = None
+    fatal: bool = False
+
+
+class StreamGap(Entry, frozen=True, tag="stream.gap"):
+    """Events between `requested_timepoint` and the live head were lost (416)."""
+
+    stream: str
+    requested_timepoint: int | None
+    reason: str
+
+
+# --- REST requests ---------------------------------------------------------------
+
+
+class RequestQueued(Entry, frozen=True, tag="request.queued"):
+    """A request the scheduler may send; the queue is the projection of these."""
+
+    request_id: str
+    kind: str  # "profile" or "officers"
+    company_number: str
+    priority: int = HIGH
+    attempt: int = 1
+    not_before: str | None = None
+    cause: str = ""
+    batch_id: str | None = None
+
+
+class RequestSent(Entry, frozen=True, tag="request.sent"):
+    """Counted against the limit; committed before the socket write."""
+
+    request_id: str
+    kind: str
+    company_number: str
+    path: str
+    attempt: int = 1
+    page_start: int = 0
+
+
+class ResponseReceived(Entry, frozen=True, tag="response.received"):
+    request_id: str
+    kind: str
+    company_number: str
+    status: int
+    elapsed_ms: int
+    page_start: int = 0
+    ratelimit: RateLimitHeaders | None = None
+    body: msgspec.Raw = NULL
+
+
+class RateLimited(Entry, frozen=True, tag="request.rate_limited"):
+    """A 429 (or 403): every call on the key stops until `cooldown_until`."""
+
+    request_id: str
+    kind: str
+    company_number: str
+    status: int
+    elapsed_ms: int
+    cooldown_until: str
+    page_start: int = 0
+    ratelimit: RateLimitHeaders | None = None
+
+
+class TransportError(Entry, frozen=True, tag="request.transport_error"):
+    """No HTTP answer: timeout, reset, refused, or interrupted by shutdown."""
+
+    request_id: str
+    kind: str
+    company_number: str
+    error: str
+    elapsed_ms: int
+    page_start: int = 0
+
+
+class RequestAbandoned(Entry, frozen=True, tag="request.abandoned"):
+    """The policy gave up on a request; the company ends `failed`."""
+
+    request_id: str
+    kind: str
+    company_number: str
+    error_code: str  # NOT_FOUND, MAX_RETRIES, BAD_RESPONSE, ...
+    reason: str = ""
+
+
+class CompanyCompleted(Entry, frozen=True, tag="company.completed"):
+    """The policy completed a company without a call (e.g. officers still fresh)."""
+
+    company_number: str
+    reason: str
+
+
+class BackfillCreated(Entry, frozen=True, tag="backfill.created"):
+    batch_id: str
+    name: str
+    company_numbers: list[str]
+    expires_at: str
+
+
+# --- the worker ------------------------------------------------------------------
+
+
+class WorkerStarted(Entry, frozen=True, tag="worker.started"):
+    version: str
+    pid: int
+    rate_limit_requests: int
+    rate_limit_window: float
+    interest: Interest = Interest()
+
+
+class WorkerStopped(Entry, frozen=True, tag="worker.stopped"):
+    reason: str
+    exit_code: int = 0
+
+
+class EmergencyStopped(Entry, frozen=True, tag="worker.emergency_stop"):
+    reason: str
+    violations: int
+    cooldown_until: str | None = None
+
+
+AnyEntry = Union[
+    StreamEvent,
+    StreamLineRejected,
+    StreamConnected,
+    StreamDisconnected,
+    StreamGap,
+    RequestQueued,
+    RequestSent,
+    ResponseReceived,
+    RateLimited,
+    TransportError,
+    RequestAbandoned,
+    CompanyCompleted,
+    BackfillCreated,
+    WorkerStarted,
+    WorkerStopped,
+    EmergencyStopped,
+]
+
+ENTRY_TYPES: dict[str, type[Entry]] = {
+    cls.__struct_config__.tag: cls for cls in AnyEntry.__args__  # type: ignore[attr-defined]
+}
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(AnyEntry)
+
+
+def encode(entry: Entry) -> bytes:
+    return _encoder.encode(entry)
+
+
+def decode(data: bytes | str) -> Entry:
+    return _decoder.decode(data)
+
+
+def normalise_company_number(raw: str | None) -> str | None:
+    """Companies House numbers are 8 characters; digits-only ones are zero-padded.
+
+    `"5954546"` → `"05954546"`, `" sc123456 "` → `"SC123456"`; anything that
+    can't be a company number is returned upper-cased and stripped so the
+    sender can refuse it with a clear error instead of calling the API.
+    """
+    if raw is None:
+        return None
+    text = raw.strip().upper()
+    if text.isdigit() and len(text) < 8:
+        return text.zfill(8)
+    return text

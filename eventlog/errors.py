@@ -1,0 +1,128 @@
+"""Every failure chledger knows, as one tree.
+
+    ChledgerError
+    ├── ConfigError                 a setting is missing or out of range (exit 2)
+    ├── DatabaseError               the SQLite file can't be used (exit 2)
+    │   ├── NotADatabase            the file is not SQLite, or is corrupt
+    │   ├── DatabaseReadOnly        the path can't be written
+    │   ├── DatabaseBusy            another process holds the lock too long
+    │   ├── DatabaseFull            the disk is full
+    │   └── SchemaTooNew            the file was migrated by a newer chledger
+    ├── LedgerError
+    │   ├── AppendOnlyViolation     someone tried to UPDATE or DELETE the ledger
+    │   └── TamperedLedger          the hash chain does not verify
+    ├── ProjectionError
+    │   └── ProjectionsOutdated     projection code is newer than its tables: run replay
+    ├── RateLimitError
+    │   ├── Cooldown                the key is cooling down after a 429/403
+    │   └── EmergencyStop           too many 429s: the worker stops (exit 3)
+    └── UpstreamError
+        ├── Unauthorized            401/403 from Companies House: the key is wrong
+        └── StreamGone              the stream can't be followed any more
+
+The CLI turns each into one line and an exit code; nothing here carries a key.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChledgerError",
+    "ConfigError",
+    "DatabaseError",
+    "NotADatabase",
+    "DatabaseReadOnly",
+    "DatabaseBusy",
+    "DatabaseFull",
+    "SchemaTooNew",
+    "LedgerError",
+    "AppendOnlyViolation",
+    "TamperedLedger",
+    "ProjectionError",
+    "ProjectionsOutdated",
+    "RateLimitError",
+    "Cooldown",
+    "EmergencyStop",
+    "UpstreamError",
+    "Unauthorized",
+    "StreamGone",
+]
+
+
+class ChledgerError(Exception):
+    """Base of every failure the program knows; `exit_code` is what the CLI returns."""
+
+    exit_code = 2
+
+
+class ConfigError(ChledgerError):
+    pass
+
+
+class DatabaseError(ChledgerError):
+    pass
+
+
+class NotADatabase(DatabaseError):
+    pass
+
+
+class DatabaseReadOnly(DatabaseError):
+    pass
+
+
+class DatabaseBusy(DatabaseError):
+    pass
+
+
+class DatabaseFull(DatabaseError):
+    pass
+
+
+class SchemaTooNew(DatabaseError):
+    pass
+
+
+class LedgerError(ChledgerError):
+    pass
+
+
+class AppendOnlyViolation(LedgerError):
+    pass
+
+
+class TamperedLedger(LedgerError):
+    exit_code = 1
+
+
+class ProjectionError(ChledgerError):
+    pass
+
+
+class ProjectionsOutdated(ProjectionError):
+    pass
+
+
+class RateLimitError(ChledgerError):
+    pass
+
+
+class Cooldown(RateLimitError):
+    def __init__(self, message: str, until: str):
+        super().__init__(message)
+        self.until = until
+
+
+class EmergencyStop(RateLimitError):
+    exit_code = 3
+
+
+class UpstreamError(ChledgerError):
+    pass
+
+
+class Unauthorized(UpstreamError):
+    pass
+
+
+class StreamGone(UpstreamError):
+    pass
