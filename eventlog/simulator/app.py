@@ -1,0 +1,109 @@
+"""Building and running the simulator application.
+
+``build_app`` is for aiohttp's test tools; ``running_simulator`` starts a real server on loopback
+(port 0 picks a free one) for tests and ``ingest --simulate``; ``serve_forever`` is the body of a
+standalone ``simulate`` command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+
+from .config import SimulatorConfig
+from .context import RECORD, SIMULATOR, STATE, Clock, Simulator
+from .gate import rest_gate
+from .record import SimulatorState
+from .rest import company_officers, company_profile
+from .stream import stream_handler
+
+__all__ = ["RunningSimulator", "build_app", "running_simulator", "serve_forever"]
+
+log = logging.getLogger(__name__)
+
+
+def build_app(config: SimulatorConfig | None = None, clock: Clock = time.time) -> web.Application:
+    """An aiohttp app playing Companies House; the stream's clock starts now (``clock()``)."""
+    sim = Simulator(config or SimulatorConfig(), clock)
+    app = web.Application(middlewares=[rest_gate])
+    app[SIMULATOR] = sim
+    app[STATE] = sim.state
+    app[RECORD] = sim.state.requests
+    app.router.add_get("/companies", stream_handler)
+    app.router.add_get("/company/{number}", company_profile)
+    app.router.add_get("/company/{number}/officers", company_officers)
+    app.on_shutdown.append(_end_streams)
+    return app
+
+
+async def _end_streams(app: web.Application) -> None:
+    """Let long-lived stream handlers return, so shutdown does not wait for its timeout."""
+    app[STATE].stopping.set()
+
+
+class RunningSimulator:
+    """A simulator listening on a real socket."""
+
+    def __init__(self, app: web.Application, runner: web.AppRunner, base_url: str) -> None:
+        self.app = app
+        self.base_url = base_url
+        self._runner = runner
+        self._stopped = False
+
+    @property
+    def state(self) -> SimulatorState:
+        """The record of requests and stream connections."""
+        return self.app[STATE]
+
+    @property
+    def simulator(self) -> Simulator:
+        """Config, clock, universe and timeline, for tests that need to compute expectations."""
+        return self.app[SIMULATOR]
+
+    async def stop(self) -> None:
+        """Close streams and the listening socket; safe to call more than once."""
+        if not self._stopped:
+            self._stopped = True
+            await self._runner.cleanup()
+
+
+@asynccontextmanager
+async def running_simulator(
+    config: SimulatorConfig | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    clock: Clock = time.time,
+) -> AsyncIterator[RunningSimulator]:
+    """Serve the simulator on ``host:port`` for the duration of the ``async with`` block."""
+    app = build_app(config, clock)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    running = RunningSimulator(app, runner, base_url="")
+    try:
+        await web.TCPSite(runner, host, port).start()
+        bound_host, bound_port = runner.addresses[0][:2]
+        url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+        running.base_url = f"http://{url_host}:{bound_port}"
+        yield running
+    finally:
+        await running.stop()
+
+
+async def serve_forever(
+    config: SimulatorConfig | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    ready: Callable[[RunningSimulator], None] | None = None,
+) -> None:
+    """Run until cancelled (Ctrl-C/SIGTERM handling is the caller's). ``ready`` gets the server
+    once it listens, e.g. to print its base URL."""
+    async with running_simulator(config, host, port) as running:
+        log.info("Companies House simulator listening on %s", running.base_url)
+        if ready is not None:
+            ready(running)
+        await asyncio.Event().wait()

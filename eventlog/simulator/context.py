@@ -1,0 +1,40 @@
+"""The pieces of one simulator instance, and the app keys under which handlers find them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+
+from .companies import Universe
+from .config import SimulatorConfig
+from .ratelimit import FixedWindowLimiter
+from .record import RequestRecord, SimulatorState
+from .timeline import Timeline
+
+__all__ = ["Clock", "RECORD", "SIMULATOR", "STATE", "Simulator"]
+
+Clock = Callable[[], float]
+
+
+class Simulator:
+    """Config, clock, data and counters of one running simulator.
+
+    The clock is injectable so tests can move time (windows, the stream head) without sleeping;
+    the timeline's start is read from it once, here, which makes the head a pure function of the
+    time elapsed since the app was built.
+    """
+
+    def __init__(self, config: SimulatorConfig, clock: Clock = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        self.universe = Universe(config)
+        self.timeline = Timeline(config, self.universe, start=clock())
+        self.limiter = FixedWindowLimiter(config.rate_limit_requests, config.rate_limit_window)
+        self.state = SimulatorState()
+
+
+SIMULATOR = web.AppKey("chledger_simulator", Simulator)
+STATE = web.AppKey("chledger_simulator_state", SimulatorState)
+RECORD = web.AppKey("chledger_simulator_record", list[RequestRecord])
