@@ -1,0 +1,167 @@
+"""The sliding-window limiter: the one guard between the queue and a banned key.
+
+Why not a library: aiolimiter's leaky bucket and every fixed-window limiter let
+almost twice the limit into one server window when a backlog lands just before
+a window boundary. Companies House's window is fixed but starts wherever its
+first request fell, which we can't see; a client that never has more than
+`limit` requests in *any* interval of `window` seconds is safe under every
+placement of the server's window. So that is the rule, read straight from
+`api_rate_limit_log` (kept in the append transaction, so never behind):
+
+    allowed  <=>  count(sent with timestamp > now - window - slack) < limit
+
+The slack covers the latency between our timestamp (written before the
+socket write) and the server's, so the server's clock can't see a request
+fall into an earlier window than ours did. Check and record happen in the
+caller's `BEGIN IMMEDIATE` transaction, so two processes sharing a key (and
+one database) can't both take the last slot; a restarted worker sees the
+window exactly as it was.
+
+On top of the window: a 429/403 (`RateLimited`) stops every call on the key
+until its `cooldown_until`, for every process, and across restarts, because
+it is read back from the ledger; the server's `X-Ratelimit-Remain` is
+believed when it says fewer remain than we think.
+"""
+
+from __future__ import annotations
+
+import msgspec
+import apsw
+
+from .clock import Clock, from_epoch, to_epoch
+from .entries import RateLimitHeaders
+
+__all__ = ["SlidingWindowLimiter", "Decision", "clamp_reset"]
+
+
+class Decision(msgspec.Struct, frozen=True):
+    """`wait == 0` means send now; otherwise sleep `wait` seconds (and `why`)."""
+
+    wait: float
+    why: str = ""
+    in_window: int = 0
+
+
+class _Hint(msgspec.Struct):
+    remain: int
+    reset: float
+    sent_since: int = 0
+
+
+def clamp_reset(reset_epoch: float | None, now: float, window: float) -> float:
+    """A server reset time we can trust: never in the past, never beyond one window."""
+    if reset_epoch is None:
+        return now + window
+    return min(max(reset_epoch, now), now + window)
+
+
+class SlidingWindowLimiter:
+    def __init__(self, conn: apsw.Connection, clock: Clock, *, limit: int, window: float,
+                 slack: float = 2.0):
+        self.conn = conn
+        self.clock = clock
+        self.limit = limit
+        self.window = window
+        self.slack = slack
+        self._hint: _Hint | None = None
+        self._cooldown_pos = -1
+        self._cooldown_until = 0.0
+
+    # --- reads ------------------------------------------------------------------
+
+    def in_window(self, now: float | None = None) -> int:
+        """How many requests the window holds now (what `status` shows as n/limit)."""
+        now = self.clock.now() if now is None else now
+        cutoff = from_epoch(now - self.window - self.slack)
+        return self.conn.execute(
+            "SELECT count(*) FROM api_rate_limit_log WHERE timestamp > ?", (cutoff,)
+        ).fetchone()[0]
+
+    def cooldown_until(self) -> float:
+        """The latest cooldown any process recorded on this database (0 if none).
+
+        Looked up through the newest 429/403 row of `api_rate_limit_log` (an
+        index lookup), then that request's `RateLimited` entry; an emergency
+        stop carries the same cooldown. Cached until a newer 429 appears.
+        """
+        row = self.conn.execute(
+            "SELECT id, request_id FROM api_rate_limit_log WHERE response_status IN (429, 403) "
+            "ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        pos, request_id = row if row else (0, None)
+        if pos != self._cooldown_pos:
+            self._cooldown_pos = pos
+            self._cooldown_until = 0.0
+            if pos:
+                # The RateLimited entry follows its request.sent; the scan stops at it.
+                found = self.conn.execute(
+                    "SELECT event_data FROM event_log WHERE id > ? AND event_type = 'request.rate_limited' "
+                    "AND json_extract(event_data, '$.request_id') = ? ORDER BY id LIMIT 1",
+                    (pos, request_id),
+                ).fetchone()
+                if found:
+                    entry = msgspec.json.decode(found[0], type=_Cooldown)
+                    if entry.cooldown_until:
+                        self._cooldown_until = to_epoch(entry.cooldown_until)
+        return self._cooldown_until
+
+    # --- the decision -------------------------------------------------------------
+
+    def check(self) -> Decision:
+        """May one request be sent now? Call inside the transaction that records it."""
+        now = self.clock.now()
+        until = self.cooldown_until()
+        if until > now:
+            return Decision(until - now, "cooldown after 429/403")
+        hint = self._hint
+        if hint is not None:
+            if now >= hint.reset:
+                self._hint = None
+            elif hint.sent_since >= hint.remain:
+                return Decision(hint.reset - now, "server says none remain")
+        cutoff = from_epoch(now - self.window - self.slack)
+        count = self.conn.execute(
+            "SELECT count(*) FROM api_rate_limit_log WHERE timestamp > ?", (cutoff,)
+        ).fetchone()[0]
+        if count < self.limit:
+            return Decision(0.0, "", count)
+        # Sleep until enough of the oldest requests leave that one slot frees:
+        # the (count - limit + 1)-th oldest in the window.
+        (oldest,) = self.conn.execute(
+            "SELECT timestamp FROM api_rate_limit_log WHERE timestamp > ? "
+            "ORDER BY timestamp LIMIT 1 OFFSET ?", (cutoff, count - self.limit)
+        ).fetchone()
+        wait = to_epoch(oldest) + self.window + self.slack - now
+        return Decision(max(wait, 1e-3), "window full", count)
+
+    def sent(self) -> None:
+        """Tell the server hint one more request went out since it was given."""
+        if self._hint is not None:
+            self._hint.sent_since += 1
+
+    def observe(self, headers: RateLimitHeaders | None) -> None:
+        """Believe the server when it says fewer requests remain than we think."""
+        if headers is None or headers.remain is None:
+            return
+        now = self.clock.now()
+        reset = clamp_reset(headers.reset, now, self.window)
+        self._hint = _Hint(remain=max(headers.remain, 0), reset=reset)
+
+    def cooldown_for(self, status: int, headers: RateLimitHeaders | None) -> str:
+        """When calls may resume after a 429 (server reset, clamped) or 403 (five minutes)."""
+        now = self.clock.now()
+        if status == 403:
+            return from_epoch(now + 300.0)
+        reset = headers.reset if headers is not None else None
+        return from_epoch(clamp_reset(reset, now, self.window) + self.slack)
+
+    def violations_since(self, since: float) -> int:
+        return self.conn.execute(
+            "SELECT count(*) FROM api_rate_limit_log WHERE response_status IN (429, 403) AND timestamp > ?",
+            (from_epoch(since),),
+        ).fetchone()[0]
+
+
+class _Cooldown(msgspec.Struct):
+    cooldown_until: str | None = None
+

@@ -1,0 +1,262 @@
+"""`ingest`: the stream client, the policies and the senders in one asyncio process.
+
+Start-up order matters: migrate, take the worker lock, refuse outdated
+projections, catch projections up, record `worker.started`, recover requests
+a killed worker left in flight, sweep the projections for work not yet
+queued; only then start the stream and the senders. Shutdown (SIGTERM,
+SIGINT, `--duration`) lets in-flight requests finish for a short grace
+period, records the rest as interrupted, and appends `worker.stopped`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import sys
+from typing import AsyncIterator, Callable
+
+import aiohttp
+import msgspec
+
+from . import __version__
+from .clock import Clock, SystemClock
+from .db import connect
+from .entries import WorkerStarted, WorkerStopped
+from .errors import ChledgerError, ConfigError
+from .ledger import Ledger, Record
+from .limiter import SlidingWindowLimiter
+from .migrate import migrate
+from .policy import recover_in_flight, sweep
+from .queue import depth_by_priority
+from .sender import Sender
+from .settings import Settings
+
+__all__ = ["run_worker", "Worker", "SENDER_LANES"]
+
+SENDER_LANES = 4  # enough to keep 2 req/s flowing when responses take ~1 s
+SHUTDOWN_GRACE = 5.0
+
+_WAKES_POLICY = frozenset({"stream.event", "response.received", "request.abandoned",
+                           "request.transport_error", "backfill.created", "company.completed"})
+
+
+class Worker:
+    def __init__(self, settings: Settings, conn, *, clock: Clock | None = None,
+                 report: Callable[[str], None] | None = None, progress_interval: float = 10.0,
+                 rng: random.Random | None = None):
+        import projections
+
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.conn = conn
+        self.ledger = Ledger(conn, self.clock)
+        projections.attach(self.ledger)
+        self.ledger.on_append.append(self._observe)
+        self.limiter = SlidingWindowLimiter(conn, self.clock, limit=settings.rate_limit_requests,
+                                            window=settings.rate_limit_window,
+                                            slack=settings.rate_limit_slack)
+        self.stop = asyncio.Event()
+        self.wake = asyncio.Event()
+        self.dirty = asyncio.Event()
+        self.report = report or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.progress_interval = progress_interval
+        self.rng = rng or random.Random()
+        self.stream_events = 0
+        self.stop_reason = "stopped"
+        self.senders: list[Sender] = []
+
+    def _observe(self, conn, records: list[Record]) -> None:
+        """Inline hook: note what the policy must look at (runs inside the append transaction)."""
+        for r in records:
+            if r.event_type == "stream.event":
+                self.stream_events += 1
+            if r.event_type in _WAKES_POLICY:
+                self.dirty.set()
+
+    # --- policy ---------------------------------------------------------------------
+
+    def run_policy_once(self) -> int:
+        """Sweep and append, in one BEGIN IMMEDIATE so two workers can't double-queue."""
+        with self.ledger.transaction() as tx:
+            entries = sweep(self.conn, self.settings, self.clock.now())
+            if entries:
+                tx.append_many(entries)
+        if entries:
+            self.wake.set()
+        return len(entries)
+
+    async def _policy_loop(self) -> None:
+        while not self.stop.is_set():
+            await _first(self.stop.wait(), self.dirty.wait())
+            self.dirty.clear()
+            if self.stop.is_set():
+                return
+            self.run_policy_once()
+            await asyncio.sleep(0.05)  # coalesce a burst of stream events into one sweep
+
+    # --- progress -------------------------------------------------------------------
+
+    def summary(self) -> str:
+        depth = depth_by_priority(self.conn)
+        states = dict(self.conn.execute(
+            "SELECT processing_state, count(*) FROM company_processing_state GROUP BY 1").fetchall())
+        r429 = sum(n for s, n in self._responses().items() if s in (429, 403))
+        return (f"events {self.stream_events} | queue HIGH {depth.get('HIGH', 0)} LOW {depth.get('LOW', 0)}"
+                f" | window {self.limiter.in_window()}/{self.settings.rate_limit_requests}"
+                f" | sent {sum(s.sent for s in self.senders)}"
+                f" | completed {states.get('completed', 0)} failed {states.get('failed', 0)}"
+                f" | 429s {r429}")
+
+    def _responses(self) -> dict[int, int]:
+        total: dict[int, int] = {}
+        for s in self.senders:
+            for status, n in s.responses.items():
+                total[status] = total.get(status, 0) + n
+        return total
+
+    async def _progress_loop(self) -> None:
+        while not self.stop.is_set():
+            await _first(self.stop.wait(), asyncio.sleep(self.progress_interval))
+            self.report(self.summary())
+
+    # --- running --------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Record the start and repair what a crash may have left behind."""
+        s = self.settings
+        with self.ledger.transaction() as tx:
+            tx.append(WorkerStarted(version=__version__, pid=os.getpid(),
+                                    rate_limit_requests=s.rate_limit_requests,
+                                    rate_limit_window=s.rate_limit_window, interest=s.interest))
+            tx.append_many(recover_in_flight(self.conn, self.clock.now()))
+        self.run_policy_once()
+
+    async def run(self, duration: float | None = None) -> int:
+        from .stream import run_streams
+
+        self.start()
+        exit_code = 0
+        connector = aiohttp.TCPConnector(limit=SENDER_LANES * 2)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            for _ in range(SENDER_LANES):
+                self.senders.append(Sender(self.settings, self.ledger, self.limiter, session,
+                                           clock=self.clock, stop=self.stop, wake=self.wake,
+                                           rng=self.rng))
+            tasks = [asyncio.create_task(s.run(), name=f"sender-{i}") for i, s in enumerate(self.senders)]
+            tasks.append(asyncio.create_task(self._policy_loop(), name="policy"))
+            tasks.append(asyncio.create_task(self._progress_loop(), name="progress"))
+            tasks.append(asyncio.create_task(run_streams(self.settings, self.ledger, self.stop),
+                                             name="stream"))
+            timer = asyncio.create_task(self._timer(duration))
+            try:
+                exit_code = await self._supervise(tasks)
+            except ChledgerError as exc:
+                exit_code = exc.exit_code
+                raise
+            finally:
+                timer.cancel()
+                await self._shutdown(tasks)
+                self.ledger.append(WorkerStopped(reason=self.stop_reason, exit_code=exit_code))
+                self.report(self.summary())
+        return exit_code
+
+    async def _timer(self, duration: float | None) -> None:
+        if duration is None:
+            return
+        await _first(self.stop.wait(), asyncio.sleep(duration))
+        if not self.stop.is_set():
+            self.stop_reason = f"duration of {duration:g} s reached"
+            self.stop.set()
+
+    async def _supervise(self, tasks: list[asyncio.Task]) -> int:
+        """Wait for the stop signal or the first task to fail; a failure stops everything."""
+        stop_task = asyncio.create_task(self.stop.wait())
+        try:
+            pending = set(tasks) | {stop_task}
+            while True:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for t in done:
+                    if t is stop_task:
+                        return 0
+                    if t.cancelled():
+                        continue
+                    exc = t.exception()
+                    if exc is not None:
+                        self.stop_reason = f"{type(exc).__name__}: {exc}"
+                        self.stop.set()
+                        raise exc
+                if pending == {stop_task}:
+                    return 0
+        finally:
+            stop_task.cancel()
+
+    async def _shutdown(self, tasks: list[asyncio.Task]) -> None:
+        self.stop.set()
+        _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _first(*aws) -> None:
+    """Wait until the first of these completes; cancel the rest."""
+    futs = [asyncio.ensure_future(a) for a in aws]
+    try:
+        await asyncio.wait(futs, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for f in futs:
+            f.cancel()
+
+
+@contextlib.asynccontextmanager
+async def simulated(settings: Settings, seed: int = 0) -> AsyncIterator[Settings]:
+    """Start the built-in simulator on loopback and point the settings at it."""
+    from .simulator import SimulatorConfig, running_simulator
+
+    config = SimulatorConfig(seed=seed, rate_limit_requests=settings.rate_limit_requests,
+                             rate_limit_window=settings.rate_limit_window)
+    async with running_simulator(config) as sim:
+        yield msgspec.structs.replace(
+            settings, api_key=config.api_key, stream_key=config.api_key,
+            streaming_api_url=f"{sim.base_url}/companies", api_url=sim.base_url)
+
+
+async def _main(settings: Settings, simulate: bool, duration: float | None,
+                report: Callable[[str], None] | None, progress_interval: float) -> int:
+    from projections import catch_up, check_versions
+    from projections.lock import worker_lock
+
+    conn = connect(settings.database_path)
+    migrate(conn)
+    with worker_lock(settings.database_path):
+        check_versions(conn)
+        catch_up(conn)
+        loop = asyncio.get_running_loop()
+        async with contextlib.AsyncExitStack() as stack:
+            if simulate:
+                settings = await stack.enter_async_context(simulated(settings))
+            worker = Worker(settings, conn, report=report, progress_interval=progress_interval)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, _on_signal, worker, sig)
+            try:
+                return await worker.run(duration)
+            finally:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
+
+
+def _on_signal(worker: Worker, sig: signal.Signals) -> None:
+    worker.stop_reason = f"signal {sig.name}"
+    worker.stop.set()
+
+
+def run_worker(settings: Settings, *, simulate: bool = False, duration: float | None = None,
+               report: Callable[[str], None] | None = None, progress_interval: float = 10.0) -> int:
+    """The `ingest` command. Returns the exit code; known failures raise ChledgerError."""
+    if not simulate and not settings.api_key:
+        raise ConfigError("COMPANIES_HOUSE_API_KEY is not set: set it to your Companies House key, "
+                          "or run `python cli.py ingest --simulate` to use the built-in simulator")
+    return asyncio.run(_main(settings, simulate, duration, report, progress_interval))
