@@ -78,15 +78,91 @@ def migrate(database_path: str | None) -> None:
 @db_option
 @click.option("--simulate", is_flag=True, help="Run against the built-in Companies House simulator on loopback.")
 @click.option("--duration", type=click.FloatRange(min=0), default=None, help="Stop after this many seconds.")
+@click.option("--progress-interval", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Seconds between one-line progress summaries.")
 @known_errors
-def ingest(database_path: str | None, simulate: bool, duration: float | None) -> None:
+def ingest(database_path: str | None, simulate: bool, duration: float | None, progress_interval: float) -> None:
     """Run the worker: stream in, queue, rate-limited fetches, projections.
+
+    Stops cleanly on SIGTERM or Ctrl-C (exit 0). Exit 3 is an emergency stop
+    after repeated 429s; the cooldown is honoured by the next start.
 
     \b
     Example:
         python cli.py ingest --simulate --duration 60
     """
-    raise click.ClickException("ingest is not built yet (issue: the worker)")
+    from eventlog.worker import run_worker
+
+    settings = settings_from(database_path=database_path)
+    code = run_worker(settings, simulate=simulate, duration=duration,
+                      report=lambda line: click.echo(line, err=True), progress_interval=progress_interval)
+    sys.exit(code)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same companies and events.")
+@click.option("--events-per-second", type=click.FloatRange(min=0.001), default=20.0, show_default=True)
+@click.option("--strike-off-share", type=click.FloatRange(0, 1), default=0.3, show_default=True)
+@click.option("--rate-limit-requests", type=click.IntRange(min=1), default=600, show_default=True)
+@click.option("--rate-limit-window", type=click.FloatRange(min=0.001), default=300.0, show_default=True)
+@click.option("--error-5xx-share", type=click.FloatRange(0, 1), default=0.0, show_default=True)
+@click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@known_errors
+def simulate(host: str, port: int, seed: int, events_per_second: float, strike_off_share: float,
+             rate_limit_requests: int, rate_limit_window: float, error_5xx_share: float,
+             latency_ms: float) -> None:
+    """Serve the Companies House simulator (stream + REST) standalone.
+
+    The key is `sim-key` for both the stream and the REST API.
+
+    \b
+    Example:
+        python cli.py simulate --port 8765 --seed 7
+        STREAMING_API_URL=http://127.0.0.1:8765/companies \\
+        COMPANIES_HOUSE_API_URL=http://127.0.0.1:8765 \\
+        COMPANIES_HOUSE_API_KEY=sim-key python cli.py ingest
+    """
+    import asyncio
+
+    from eventlog.simulator import SimulatorConfig, serve_forever
+
+    config = SimulatorConfig(seed=seed, events_per_second=events_per_second,
+                             strike_off_share=strike_off_share, rate_limit_requests=rate_limit_requests,
+                             rate_limit_window=rate_limit_window, error_5xx_share=error_5xx_share,
+                             latency_ms=latency_ms)
+    try:
+        asyncio.run(serve_forever(config, host, port,
+                                  ready=lambda sim: click.echo(f"simulator listening on {sim.base_url}", err=True)))
+    except KeyboardInterrupt:
+        pass
+
+
+@cli.command()
+@db_option
+@click.argument("source", type=click.File("r"))
+@click.option("--name", default=None, help="A name for the batch (default: the file name).")
+@click.option("--expires-days", type=click.FloatRange(min=0.01), default=30.0, show_default=True,
+              help="Days until the batch's record may be cleaned up.")
+@known_errors
+def backfill(database_path: str | None, source, name: str | None, expires_days: float) -> None:
+    """Queue a list of company numbers (one per line) at LOW priority.
+
+    Stream-detected work always goes first; the worker fetches these with
+    whatever allowance is left.
+
+    \b
+    Example:
+        python cli.py backfill companies.txt --name officer-import
+    """
+    from eventlog.backfill import create_backfill
+
+    settings = settings_from(database_path=database_path)
+    batch_id, count, rejected = create_backfill(settings.database_path, source, name or source.name,
+                                                expires_days)
+    click.echo(f"batch {batch_id}: {count} companies queued at LOW priority"
+               + (f", {len(rejected)} lines rejected: {', '.join(rejected[:5])}" if rejected else ""))
 
 
 @cli.command()

@@ -38,6 +38,7 @@ __all__ = ["run_worker", "Worker", "SENDER_LANES"]
 
 SENDER_LANES = 4  # enough to keep 2 req/s flowing when responses take ~1 s
 SHUTDOWN_GRACE = 5.0
+POLICY_INTERVAL = 5.0
 
 _WAKES_POLICY = frozenset({"stream.event", "response.received", "request.abandoned",
                            "request.transport_error", "backfill.created", "company.completed"})
@@ -89,8 +90,10 @@ class Worker:
         return len(entries)
 
     async def _policy_loop(self) -> None:
+        """Sweep when our own appends call for it, and every few seconds for other
+        processes' appends (a `backfill` run while the worker is up)."""
         while not self.stop.is_set():
-            await _first(self.stop.wait(), self.dirty.wait())
+            await _first(self.stop.wait(), self.dirty.wait(), asyncio.sleep(POLICY_INTERVAL))
             self.dirty.clear()
             if self.stop.is_set():
                 return

@@ -1,0 +1,196 @@
+"""The real worker process against the simulator, judged from the server's side.
+
+The simulator runs in the test's event loop; `python cli.py ingest` runs as a
+real subprocess pointed at it through the environment, with the window shrunk
+(10 requests per 2 s) so several saturated windows pass in seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import apsw
+import pytest
+
+from eventlog.simulator import SimulatorConfig, max_in_any_window, running_simulator
+
+ROOT = Path(__file__).resolve().parent.parent
+LIMIT, WINDOW, SLACK = 10, 2.0, 0.25
+
+
+def worker_env(base_url: str, db: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPANIES_HOUSE", "RATE_LIMIT"))}
+    env.update({
+        "COMPANIES_HOUSE_API_KEY": "sim-key",
+        "STREAMING_API_URL": f"{base_url}/companies",
+        "COMPANIES_HOUSE_API_URL": base_url,
+        "DATABASE_PATH": str(db),
+        "RATE_LIMIT_REQUESTS": str(LIMIT),
+        "RATE_LIMIT_WINDOW": str(WINDOW),
+        "RATE_LIMIT_SLACK": str(SLACK),
+        "INITIAL_RETRY_DELAY": "0.1",
+        "MAX_RETRY_DELAY": "0.5",
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(extra)
+    return env
+
+
+async def start_worker(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "cli.py"), "ingest", "--progress-interval", "1", *args,
+        cwd=str(ROOT), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+
+async def finish(proc: asyncio.subprocess.Process, timeout: float = 30) -> tuple[int, str]:
+    _, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode, err.decode()
+
+
+def query(db: Path, sql: str, *args):
+    conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+async def wait_for(db: Path, sql: str, at_least: int, timeout: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        try:
+            if db.exists() and query(db, sql)[0][0] >= at_least:
+                return
+        except apsw.Error:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {sql!r} >= {at_least}")
+
+
+def sim_config(**kw) -> SimulatorConfig:
+    base = dict(seed=11, rate_limit_requests=LIMIT, rate_limit_window=WINDOW, backlog_events=300,
+                strike_off_share=0.5, events_per_second=10.0, company_count=2000)
+    base.update(kw)
+    return SimulatorConfig(**base)
+
+
+async def test_demand_above_the_allowance_never_breaches_the_limit(tmp_path):
+    db = tmp_path / "w.db"
+    async with running_simulator(sim_config()) as sim:
+        proc = await start_worker(worker_env(sim.base_url, db), "--duration", "9")
+        code, err = await finish(proc)
+        times = sim.state.times("sim-key")
+        statuses = sim.state.statuses()
+    assert code == 0, err
+    assert len(times) >= 3 * LIMIT, f"too little traffic to judge: {len(times)}\n{err}"
+    assert 429 not in statuses
+    assert max_in_any_window(times, WINDOW) <= LIMIT
+    # the demand (officers of ~150 strike-off companies) exceeded the allowance: queue left
+    left = query(db, "SELECT count(*) FROM request_queue")[0][0]
+    assert left > 0
+    sent = query(db, "SELECT count(*) FROM api_rate_limit_log")[0][0]
+    assert sent == len(times)  # every request the server saw is in the ledger, and no more
+    assert "window" in err and "events" in err  # the progress line
+
+
+async def test_429_storm_stops_all_calls_until_reset_then_emergency_stop(tmp_path):
+    db = tmp_path / "storm.db"
+    config = sim_config(storm_after_requests=3, storm_requests=1000)
+    async with running_simulator(config) as sim:
+        env = worker_env(sim.base_url, db, EMERGENCY_429_THRESHOLD="3")
+        proc = await start_worker(env, "--duration", "20")
+        code, err = await finish(proc)
+        records = list(sim.state.requests)
+    assert code == 3, err
+    assert "emergency stop" in err
+    rejected = [r for r in records if r.status == 429]
+    assert len(rejected) == 3
+    # after each 429, nothing was sent before the cooldown the ledger recorded
+    cooldowns = query(db, "SELECT received_at, json_extract(event_data, '$.cooldown_until') "
+                          "FROM event_log WHERE event_type = 'request.rate_limited' ORDER BY id")
+    assert len(cooldowns) == 3
+    from eventlog.clock import to_epoch
+    for got_at, until in cooldowns:
+        inside = [r for r in records if to_epoch(got_at) < r.time < to_epoch(until)]
+        assert inside == [], f"requests inside the cooldown after {got_at}: {inside}"
+    stops = query(db, "SELECT count(*) FROM event_log WHERE event_type = 'worker.emergency_stop'")
+    assert stops[0][0] == 1
+
+
+async def test_high_priority_work_overtakes_a_long_low_backlog(tmp_path):
+    db = tmp_path / "prio.db"
+    numbers = tmp_path / "numbers.txt"
+    numbers.write_text("\n".join(f"{n:08d}" for n in range(1, 301)))
+    from click.testing import CliRunner
+
+    import cli
+
+    result = CliRunner().invoke(cli.cli, ["backfill", str(numbers), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    async with running_simulator(sim_config(backlog_events=0, events_per_second=2.0)) as sim:
+        proc = await start_worker(worker_env(sim.base_url, db), "--duration", "8")
+        code, err = await finish(proc)
+    assert code == 0, err
+    rows = query(db, "SELECT id, event_type, json_extract(event_data, '$.request_id'), "
+                     "json_extract(event_data, '$.priority') FROM event_log "
+                     "WHERE event_type IN ('request.queued', 'request.sent') ORDER BY id")
+    priority = {rid: p for _, t, rid, p in rows if t == "request.queued"}
+    sent_order = [rid for _, t, rid, _ in rows if t == "request.sent"]
+    high = [rid for rid in priority if priority[rid] == 0]
+    low_left = query(db, "SELECT count(*) FROM request_queue WHERE priority = 1")[0][0]
+    assert high, "the stream produced no HIGH work"
+    assert low_left > 0, "the LOW backlog should still be waiting"
+    # every HIGH request that was queued before the end got sent, ahead of the waiting LOW ones
+    unsent_high = query(db, "SELECT count(*) FROM request_queue WHERE priority = 0 AND status = 'queued' "
+                            "AND not_before IS NULL")[0][0]
+    assert unsent_high <= 1  # at most the one queued in the last instant
+    queued_at = {rid: pos for pos, t, rid, _ in rows if t == "request.queued"}
+    sent_at = {}
+    for pos, t, rid, _ in rows:
+        if t == "request.sent":
+            sent_at.setdefault(rid, pos)
+    for rid in high:
+        if rid in sent_at:
+            lows_between = sum(1 for pos, t, r, _ in rows if t == "request.sent" and priority.get(r) == 1
+                               and queued_at[rid] < pos < sent_at[rid])
+            assert lows_between <= 4, f"{lows_between} LOW sends overtook HIGH {rid}"
+    assert len(sent_order) > 0
+
+
+async def test_sigkill_and_restart_lose_nothing_and_keep_the_window(tmp_path):
+    db = tmp_path / "kill.db"
+    async with running_simulator(sim_config(events_per_second=20.0)) as sim:
+        env = worker_env(sim.base_url, db)
+        proc = await start_worker(env)
+        await wait_for(db, "SELECT count(*) FROM api_rate_limit_log", LIMIT + 3)
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        completed_before = {r[0] for r in query(
+            db, "SELECT company_number FROM company_processing_state WHERE processing_state = 'completed' "
+                "AND officers_fetched_at IS NOT NULL")}
+        head_before = query(db, "SELECT max(id) FROM event_log")[0][0]
+        proc = await start_worker(env, "--duration", "5")
+        code, err = await finish(proc)
+        times = sim.state.times("sim-key")
+        timeline = sim.simulator.timeline
+    assert code == 0, err
+    assert 429 not in [r.status for r in sim.state.requests]
+    assert max_in_any_window(times, WINDOW) <= LIMIT  # the killed worker's sends still counted
+    # no stream event lost: every timepoint the simulator published up to our newest one is recorded
+    tps = [r[0] for r in query(db, "SELECT json_extract(event_data, '$.timepoint') FROM event_log "
+                                   "WHERE event_type = 'stream.event' ORDER BY 1")]
+    assert len(tps) == len(set(tps))
+    first, last = timeline.index_at_or_after(tps[0]), timeline.index_at_or_after(tps[-1])
+    expected = [timeline.timepoint_of(i) for i in range(first, last + 1)]
+    assert tps == expected
+    # no officers request after the restart for a company completed before the kill
+    again = query(db, "SELECT DISTINCT company_number FROM event_log WHERE id > ? AND "
+                      "event_type = 'request.sent' AND json_extract(event_data, '$.kind') = 'officers'",
+                  head_before)
+    assert not ({r[0] for r in again} & completed_before)
+    assert query(db, "SELECT count(*) FROM event_log WHERE event_type = 'worker.started'")[0][0] == 2
