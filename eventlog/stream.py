@@ -274,6 +274,9 @@ class StreamClient:
                     batch.append(decode_line(self.stream, line))
                     if len(batch) >= batch_size:
                         self._flush(batch)
+                if splitter.heartbeats:
+                    stats.heartbeats += splitter.heartbeats
+                    splitter.heartbeats = 0
                 if batch and flush_at == float("inf"):
                     flush_at = now + flush_interval
                 elif not batch:
@@ -283,7 +286,6 @@ class StreamClient:
         finally:
             if batch:
                 self._flush(batch)
-            stats.heartbeats += splitter.heartbeats
             stats.partial_lines += 1 if splitter.discard() else 0
         healthy = (stats.events_seen > events_before
                    or time.monotonic() - opened >= self.healthy_after)
