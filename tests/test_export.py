@@ -1,0 +1,323 @@
+"""Exports and backups taken while another process keeps writing, checked against a model.
+
+The writer (this file run as a script, in a real subprocess) appends one
+ledger entry per transaction and, in the same transaction, writes the
+projection tables as a pure function of the entry's position: it inserts a
+company with `position % 4` officers and amends the company five positions
+back (new status, one officer removed). So the state after position H is
+known exactly, and an export that claims snapshot position H must equal the
+model replayed to H: no torn company, no officer from a later commit.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # when run as the writer script
+    sys.path.insert(0, str(REPO))
+
+from eventlog.clock import FixedClock, from_epoch  # noqa: E402
+from eventlog.db import connect  # noqa: E402
+from eventlog.entries import StreamEvent  # noqa: E402
+from eventlog.errors import DatabaseError  # noqa: E402
+from eventlog.export import backup, export  # noqa: E402
+from eventlog.ledger import Ledger  # noqa: E402
+from eventlog.migrate import migrate  # noqa: E402
+
+BASE = 1_700_000_000
+
+
+# --- the model: what position p writes ---------------------------------------------------
+
+
+def writes_at(p: int) -> list[tuple[str, tuple]]:
+    number = f"{p:08d}"
+    out: list[tuple[str, tuple]] = [(
+        "INSERT INTO companies(company_number, company_name, company_status_detail, stream_event_id,"
+        " stream_timepoint, registered_office_address, sic_codes, data_source, updated_at)"
+        " VALUES (?, ?, 'active', ?, ?, ?, ?, 'stream', ?)",
+        (number, f"Company {p}", f"companies:{p}", p,
+         json.dumps({"postal_code": f"AB{p % 90} 1CD", "locality": "London"}),
+         json.dumps([str(62000 + p % 7)]), from_epoch(BASE + p)),
+    )]
+    for j in range(p % 4):
+        out.append((
+            "INSERT INTO officers(company_number, officer_id, name, officer_role, appointed_on, address)"
+            " VALUES (?, ?, ?, 'director', '2020-01-01', ?)",
+            (number, f"o{p}-{j}", f"Officer {j} of {p}", json.dumps({"premises": str(j)})),
+        ))
+    if p > 5:
+        older = f"{p - 5:08d}"
+        out.append((
+            "UPDATE companies SET company_status_detail = 'active-proposal-to-strike-off', updated_at = ?"
+            " WHERE company_number = ?", (from_epoch(BASE + p), older)))
+        out.append(("DELETE FROM officers WHERE officer_id = ?", (f"o{p - 5}-0",)))
+    return out
+
+
+def project(conn, records) -> None:
+    """The writer's projection: runs inside the append transaction."""
+    for record in records:
+        for sql, params in writes_at(record.position):
+            conn.execute(sql, params)
+
+
+def entry(p: int) -> StreamEvent:
+    number = f"{p:08d}"
+    return StreamEvent(stream="companies", timepoint=p, published_at="2025-01-15T10:30:45",
+                       change="changed", resource_kind="company-profile", resource_id=number,
+                       resource_uri=f"/company/{number}", company_number=number)
+
+
+def make_db(path: Path, upto: int) -> None:
+    conn = connect(path)
+    migrate(conn, FixedClock(BASE))
+    Ledger(conn, FixedClock(BASE), on_append=[project]).append_many([entry(p) for p in range(1, upto + 1)])
+    conn.close()
+
+
+def snapshot(conn) -> tuple[list[tuple], list[tuple]]:
+    companies = conn.execute(
+        "SELECT company_number, company_name, company_status_detail, stream_event_id, updated_at"
+        " FROM companies ORDER BY company_number").fetchall()
+    officers = conn.execute(
+        "SELECT company_number, officer_id, name FROM officers ORDER BY company_number, officer_id").fetchall()
+    return companies, officers
+
+
+def expected(tmp_path: Path, upto: int) -> tuple[list[tuple], list[tuple]]:
+    path = tmp_path / f"model-{upto}.db"
+    make_db(path, upto)
+    conn = connect(path, readonly=True)
+    try:
+        return snapshot(conn)
+    finally:
+        conn.close()
+
+
+def head(path: Path) -> int:
+    conn = connect(path, readonly=True)
+    try:
+        return int(conn.execute("SELECT coalesce(max(id), 0) FROM event_log").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def run_writer(db: str, stop: str) -> None:
+    """Append one entry (and its projection rows) per transaction until `stop` exists."""
+    conn = connect(db)
+    ledger = Ledger(conn, FixedClock(BASE), on_append=[project])
+    while not os.path.exists(stop):
+        ledger.append(entry(ledger.head() + 1))
+    conn.close()
+
+
+# --- the running writer -------------------------------------------------------------------
+
+
+class Writer:
+    """The subprocess that keeps appending, and how to stop it and wait."""
+
+    def __init__(self, db: Path, stop: Path):
+        self.db, self.stop_file = db, stop
+        self.proc = subprocess.Popen([sys.executable, __file__, "writer", str(db), str(stop)], cwd=REPO)
+
+    def stop(self) -> None:
+        self.stop_file.touch()
+        try:
+            assert self.proc.wait(timeout=30) == 0
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+
+
+@pytest.fixture
+def writer(tmp_path):
+    """A database of 3000 positions, and a subprocess that keeps appending to it."""
+    db = tmp_path / "companies.db"
+    make_db(db, 3000)
+    w = Writer(db, tmp_path / "stop")
+    deadline = time.monotonic() + 30
+    while head(db) <= 3000:
+        assert w.proc.poll() is None, "the writer died"
+        assert time.monotonic() < deadline, "the writer never wrote"
+        time.sleep(0.01)
+    yield w
+    w.stop()
+
+
+def interleave(db: Path, seen: list[int]):
+    """A progress callback that, on its first call, waits for the writer to commit more:
+    so the export provably spans commits it must not see."""
+
+    def progress(done: int, total: int) -> None:
+        if not seen:
+            before = head(db)
+            deadline = time.monotonic() + 10
+            while head(db) < before + 5:
+                assert time.monotonic() < deadline, "the writer stalled during the export"
+                time.sleep(0.005)
+            seen.append(head(db))
+        assert 0 <= done <= total
+
+    return progress
+
+
+def finish(writer: Writer, tmp_path: Path, position: int, seen: list[int]) -> None:
+    """After the copy: the writer went on past the snapshot, and the source still fits the model."""
+    assert seen and seen[0] > position, "the writer committed during the export"
+    writer.stop()
+    final = head(writer.db)
+    assert final > position
+    conn = connect(writer.db, readonly=True)
+    try:
+        assert snapshot(conn) == expected(tmp_path, final)
+    finally:
+        conn.close()
+
+
+def test_backup_while_the_worker_writes(writer, tmp_path):
+    out = tmp_path / "copy.db"
+    seen: list[int] = []
+    report = backup(writer.db, out, progress=interleave(writer.db, seen), pages_per_step=50)
+    assert report.rows > 50, "the copy took several steps"
+
+    conn = connect(out, readonly=True)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # one self-contained file
+        chain = Ledger(conn).verify()
+        assert chain.ok and chain.head == report.position
+        assert snapshot(conn) == expected(tmp_path, report.position)
+        assert (report.companies, report.officers) == (len(snapshot(conn)[0]), len(snapshot(conn)[1]))
+    finally:
+        conn.close()
+    assert not Path(f"{out}-wal").exists()
+    finish(writer, tmp_path, report.position, seen)
+
+
+def read_csv(path: Path) -> tuple[list[tuple], list[tuple], list[dict]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    companies = sorted({(r["company_number"], r["company_name"], r["company_status_detail"],
+                         r["stream_event_id"], r["updated_at"]) for r in rows})
+    officers = sorted((r["company_number"], r["officer_id"], r["officer_name"]) for r in rows if r["officer_id"])
+    return companies, officers, rows
+
+
+def read_jsonl(path: Path) -> tuple[list[tuple], list[tuple], list[dict]]:
+    objs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    companies = [(o["company_number"], o["company_name"], o["company_status_detail"],
+                  o["stream_event_id"], o["updated_at"]) for o in objs]
+    officers = sorted((o["company_number"], off["officer_id"], off["name"]) for o in objs for off in o["officers"])
+    return companies, officers, objs
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_export_while_the_worker_writes(writer, tmp_path, fmt):
+    out = tmp_path / f"companies.{fmt}"
+    seen: list[int] = []
+    report = export(writer.db, out, fmt, progress=interleave(writer.db, seen))
+    companies, officers, raw = (read_csv if fmt == "csv" else read_jsonl)(out)
+    assert (companies, officers) == expected(tmp_path, report.position)
+    assert (report.companies, report.officers, report.rows) == (
+        len(companies), len(officers), len(raw))
+    assert report.bytes == out.stat().st_size
+    finish(writer, tmp_path, report.position, seen)
+
+
+# --- shapes and refusals, on a still database ----------------------------------------------
+
+
+@pytest.fixture
+def small_db(tmp_path):
+    db = tmp_path / "small.db"
+    make_db(db, 6)  # positions 1..6: officers 1,2,3,0,1,2; position 6 amends company 1
+    conn = connect(db)
+    conn.execute("INSERT INTO officers(company_number, officer_id, name) VALUES ('99999999', 'ghost', 'Orphan')")
+    conn.close()
+    return db
+
+
+def test_csv_shape(small_db, tmp_path):
+    out = tmp_path / "out.csv"
+    calls: list[tuple[int, int]] = []
+    report = export(small_db, out, "csv", progress=lambda d, t: calls.append((d, t)))
+    _, _, rows = read_csv(out)
+    header = list(rows[0])
+    assert header[0] == "company_number" and "officer_id" in header and "officer_name" in header
+    assert "officer_company_number" not in header and "officer_id_1" not in header
+    by_company = {}
+    for r in rows:
+        by_company.setdefault(r["company_number"], []).append(r["officer_id"])
+    # company 1 lost o1-0 at position 6; company 4 has none: one row with empty officer columns
+    assert by_company == {
+        "00000001": [""], "00000002": ["o2-0", "o2-1"], "00000003": ["o3-0", "o3-1", "o3-2"],
+        "00000004": [""], "00000005": ["o5-0"], "00000006": ["o6-0", "o6-1"],
+    }
+    assert rows[0]["company_status_detail"] == "active-proposal-to-strike-off"
+    assert json.loads(rows[0]["registered_office_address"])["locality"] == "London"
+    assert report.rows == 10 and report.companies == 6 and report.officers == 8
+    assert report.orphan_officers == 1 and report.position == 6
+    assert calls == [(0, 6), (6, 6)]
+
+
+def test_jsonl_shape(small_db, tmp_path):
+    out = tmp_path / "out.jsonl"
+    report = export(small_db, out, "jsonl")
+    objs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [o["company_number"] for o in objs] == [f"{p:08d}" for p in range(1, 7)]
+    third = objs[2]
+    assert third["registered_office_address"] == {"postal_code": "AB3 1CD", "locality": "London"}
+    assert third["sic_codes"] == ["62003"]
+    assert [o["officer_id"] for o in third["officers"]] == ["o3-0", "o3-1", "o3-2"]
+    assert third["officers"][1]["address"] == {"premises": "1"}
+    assert "company_number" not in third["officers"][0]
+    assert objs[3]["officers"] == []
+    assert report.rows == 6 and report.officers == 8 and report.orphan_officers == 1
+
+
+def test_sqlite_format_is_a_backup_and_replaces_an_older_copy(small_db, tmp_path):
+    out = tmp_path / "copy.db"
+    old = connect(out)  # an older WAL copy, with a -wal file lying beside it
+    old.execute("CREATE TABLE stale(x); INSERT INTO stale VALUES (1)")
+    assert Path(f"{out}-wal").exists()
+    report = export(small_db, out, "sqlite")
+    old.close()
+    conn = connect(out, readonly=True)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'stale'").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM companies").fetchone()[0] == 6
+    finally:
+        conn.close()
+    assert (report.format, report.companies, report.officers, report.position) == ("sqlite", 6, 9, 6)
+
+
+def test_refusals_leave_nothing_behind(small_db, tmp_path):
+    with pytest.raises(DatabaseError, match="unknown export format 'xml'"):
+        export(small_db, tmp_path / "x.xml", "xml")  # type: ignore[arg-type]
+    with pytest.raises(DatabaseError, match="no database at"):
+        export(tmp_path / "missing.db", tmp_path / "x.csv")
+    with pytest.raises(DatabaseError, match="over the database itself"):
+        backup(small_db, small_db)
+    with pytest.raises(DatabaseError, match="folder .* does not exist"):
+        export(small_db, tmp_path / "nope" / "x.csv")
+    empty = tmp_path / "empty.db"
+    connect(empty).execute("CREATE TABLE event_log(id INTEGER PRIMARY KEY)")
+    with pytest.raises(DatabaseError, match="no companies table: run `python cli.py migrate` first"):
+        export(empty, tmp_path / "x.csv")
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(("small.db", "empty.db"))) == []
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["writer"]:
+    run_writer(sys.argv[2], sys.argv[3])
