@@ -1,0 +1,172 @@
+"""Applying the ledger to the projections, and keeping their positions with their rows.
+
+Live, `attach(ledger)` registers one hook that runs inside every append
+transaction: each projector applies the new records and its position in
+`projection_state` moves to the last of them, in the same transaction, so the
+projections are never behind the ledger and a crash loses or repeats nothing.
+`catch_up` applies what lies beyond each stored position (entries appended by a
+process that had no hook). `check_versions` refuses projections built by older
+(or newer) projector code: only `replay` may rebuild them.
+
+The same `apply_records` runs live (a few records at a time), in catch-up and in
+replay (thousands at a time); projectors give the same rows however the ledger
+is cut into batches, which is what makes a replay equal to the live run.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Iterator, NamedTuple, Sequence
+
+import apsw
+
+from eventlog.db import transaction
+from eventlog.entries import decode
+from eventlog.errors import ProjectionsOutdated
+from eventlog.ledger import Ledger, Record
+
+from .batch import Batch
+from .registry import PROJECTORS
+
+__all__ = ["State", "read_states", "apply_records", "read_batches", "set_positions", "attach",
+           "catch_up", "check_versions", "ledger_head", "REPLAY_HINT"]
+
+REPLAY_HINT = "run `python cli.py replay` to rebuild them from the ledger"
+_READ = ("SELECT id, event_id, event_type, company_number, event_data, received_at FROM event_log "
+         "WHERE id > ? AND id <= ? ORDER BY id LIMIT ?")
+_SET = ("INSERT INTO projection_state(name, version, position) VALUES (?, ?, ?) "
+        "ON CONFLICT(name) DO UPDATE SET version = excluded.version, position = excluded.position")
+
+
+class State(NamedTuple):
+    version: int
+    position: int
+
+
+def read_states(conn: apsw.Connection) -> dict[str, State]:
+    return {name: State(v, p) for name, v, p in
+            conn.execute("SELECT name, version, position FROM projection_state")}
+
+
+def ledger_head(conn: apsw.Connection) -> int:
+    return int(conn.execute("SELECT max(id) FROM event_log").fetchone()[0] or 0)
+
+
+def set_positions(conn: apsw.Connection, projectors: Sequence[ModuleType], position: int) -> None:
+    conn.executemany(_SET, [(p.NAME, p.VERSION, position) for p in projectors])
+
+
+def read_batches(conn: apsw.Connection, after: int, until: int,
+                 batch_size: int = 5000) -> Iterator[list[Record]]:
+    """Decoded records in (after, until], a batch at a time, so memory stays flat."""
+    pos = after
+    while pos < until:
+        rows = conn.execute(_READ, (pos, until, batch_size)).fetchall()
+        if not rows:
+            return
+        yield [Record(p, eid, et, cn, at, decode(data)) for p, eid, et, cn, data, at in rows]
+        pos = rows[-1][0]
+
+
+def apply_records(conn: apsw.Connection, records: Sequence[Record],
+                  projectors: Sequence[ModuleType] = PROJECTORS) -> None:
+    if not records:
+        return
+    batch = Batch(records)
+    for p in projectors:
+        p.apply(conn, batch)
+
+
+def _apply_from(conn: apsw.Connection, positions: dict[str, int], projectors: Sequence[ModuleType],
+                records: Sequence[Record]) -> None:
+    """Apply `records` to each projector, skipping the ones it already has."""
+    first = records[0].position
+    fresh = [p for p in projectors if positions[p.NAME] < first]
+    if len(fresh) == len(projectors):
+        apply_records(conn, records, projectors)
+        return
+    for p in projectors:
+        mine = [r for r in records if r.position > positions[p.NAME]]
+        apply_records(conn, mine, [p])
+
+
+def _advance(conn: apsw.Connection, positions: dict[str, int], projectors: Sequence[ModuleType],
+             until: int, batch_size: int = 5000) -> int:
+    """Bring every projector in `projectors` from its position up to `until`; returns entries read."""
+    lo = min(positions[p.NAME] for p in projectors)
+    read = 0
+    for records in read_batches(conn, lo, until, batch_size):
+        _apply_from(conn, positions, projectors, records)
+        read += len(records)
+    set_positions(conn, projectors, until)
+    return read
+
+
+def _on_append(conn: apsw.Connection, records: list[Record]) -> None:
+    """The hook: runs inside the append transaction, after the rows are inserted."""
+    first, last = records[0].position, records[-1].position
+    states = read_states(conn)
+    if not states and first == 1:
+        set_positions(conn, PROJECTORS, 0)  # a fresh database: its first entries
+        states = read_states(conn)
+    current = [p for p in PROJECTORS
+               if (s := states.get(p.NAME)) is not None and s.version == p.VERSION and s.position < last]
+    # Outdated or missing projections are left alone: replay rebuilds them, and
+    # check_versions keeps a worker from running on them meanwhile.
+    if not current:
+        return
+    positions = {p.NAME: states[p.NAME].position for p in current}
+    if min(positions.values()) < first - 1:
+        _advance(conn, positions, current, first - 1)  # entries appended without the hook
+        positions = dict.fromkeys(positions, first - 1)
+    _apply_from(conn, positions, current, records)
+    set_positions(conn, current, last)
+
+
+def attach(ledger: Ledger) -> None:
+    """Make every append through `ledger` update all projections in its transaction."""
+    if _on_append not in ledger.on_append:
+        ledger.on_append.insert(0, _on_append)  # before other hooks, which may read projections
+
+
+def _problems(states: dict[str, State], head: int) -> list[str]:
+    problems = []
+    for p in PROJECTORS:
+        s = states.get(p.NAME)
+        if s is None:
+            if head:
+                problems.append(f"{p.NAME} has never been built")
+        elif s.version < p.VERSION:
+            problems.append(f"{p.NAME} was built by version {s.version}, the code is version {p.VERSION}")
+        elif s.version > p.VERSION:
+            problems.append(f"{p.NAME} was built by a newer chledger (version {s.version}, "
+                            f"this code is version {p.VERSION})")
+    return problems
+
+
+def check_versions(conn: apsw.Connection) -> None:
+    """Raise `ProjectionsOutdated` unless every projection was built by this code.
+
+    A fresh database (empty ledger) is fine: the current versions are recorded.
+    """
+    with transaction(conn):
+        states = read_states(conn)
+        head = ledger_head(conn)
+        problems = _problems(states, head)
+        if problems:
+            raise ProjectionsOutdated(f"projections are out of date ({'; '.join(problems)}): {REPLAY_HINT}")
+        missing = [p for p in PROJECTORS if p.NAME not in states]
+        if missing:
+            set_positions(conn, missing, 0)
+
+
+def catch_up(conn: apsw.Connection, *, batch_size: int = 5000) -> int:
+    """Apply every entry beyond each projection's position; returns how many entries were read."""
+    check_versions(conn)
+    with transaction(conn):
+        states = read_states(conn)
+        head = ledger_head(conn)
+        behind = [p for p in PROJECTORS if states[p.NAME].position < head]
+        if not behind:
+            return 0
+        return _advance(conn, {p.NAME: states[p.NAME].position for p in behind}, behind, head, batch_size)
