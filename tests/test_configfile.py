@@ -240,3 +240,15 @@ def test_sources_matches_load_settings_precedence():
     assert src["batch_size"] == "environment"
     s = load_settings(flags, env, file_values)
     assert (s.max_retries, s.read_timeout, s.batch_size) == (3, 6.0, 7)
+
+
+def test_the_documented_example_and_table_match_the_code(tmp_path):
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "operations.md").read_text()
+    example = re.search(r"### The config file.*?```yaml\n(.*?)```", doc, re.S).group(1)
+    values = read_config_file(write(tmp_path, example))
+    s = load_settings(flags={}, env={}, file_values=values)
+    assert s.business_hours is True and s.database_path == "/var/data/companies.db"
+    assert set(values) == set(FILE_PATHS) - {"api_key", "stream_key"}  # every key but the keys
+    for name, path in FILE_PATHS.items():
+        env_name = FIELDS[name][0] if name in FIELDS else name.upper()
+        assert f"| `{path}` | `{env_name}` |" in doc, f"{path} is missing from the table in docs/operations.md"
