@@ -1,0 +1,114 @@
+"""The command line's surface: every command documented, `--help` works everywhere.
+
+In-process through click's runner for every command, and once each as a real
+`python cli.py ... --help` subprocess, which is how the README runs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import sys
+import tomllib
+
+import click
+import pytest
+from click.testing import CliRunner
+
+import cli as cli_module
+from cli import cli
+
+from conftest import REPO_ROOT
+
+COMMANDS = sorted(cli.commands)
+
+
+def test_the_commands_the_issue_asks_for_exist():
+    assert {"ingest", "replay", "audit", "migrate"} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_has_help_text_and_an_example(name):
+    command = cli.commands[name]
+    assert command.help and command.help.strip(), f"{name} has no docstring"
+    assert command.get_short_help_str(limit=200).strip()
+    assert "Example:" in command.help, f"{name}'s docstring should end in an Example: block"
+    assert f"cli.py {name}" in command.help.split("Example:")[1]
+
+
+_UNDOCUMENTED_SIMULATE = pytest.mark.xfail(strict=True, reason=(
+    "simulate's --port, --events-per-second, --strike-off-share, --rate-limit-requests, "
+    "--rate-limit-window, --error-5xx-share and --latency-ms have no help= text"))
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=_UNDOCUMENTED_SIMULATE) if n == "simulate" else n for n in COMMANDS])
+def test_every_option_has_help_text(name):
+    missing = [p.opts[-1] for p in cli.commands[name].params
+               if isinstance(p, click.Option) and not p.hidden and not p.help]
+    assert missing == [], f"{name}: options without help: {missing}"
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_help_exits_0_in_process(name):
+    result = CliRunner().invoke(cli, [name, "--help"], prog_name="chledger")
+    assert result.exit_code == 0, result.output
+    assert f"Usage: chledger {name}" in result.output
+    assert "Example:" in result.output
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_help_exits_0_as_a_real_process(run_cli, name):
+    result = run_cli(name, "--help")
+    assert result.returncode == 0, result.stderr
+    assert f"Usage: cli.py {name}" in result.stdout
+    assert result.stderr == ""
+
+
+def test_the_group_help_lists_every_command(run_cli):
+    for args in (["--help"], ["-h"]):
+        result = run_cli(*args)
+        assert result.returncode == 0, result.stderr
+        listed = result.stdout.split("Commands:")[1]
+        for name in COMMANDS:
+            assert f"  {name}" in listed
+
+
+def test_an_unknown_command_is_a_usage_error(run_cli):
+    result = run_cli("frobnicate")
+    assert result.returncode == 2
+    assert "No such command 'frobnicate'" in result.stderr
+
+
+def test_the_console_script_runs_the_same_group():
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    module_name, func_name = project["project"]["scripts"]["chledger"].split(":")
+    target = getattr(importlib.import_module(module_name), func_name)
+    assert target is cli_module.main
+    with pytest.raises(SystemExit) as info:
+        sys_argv, sys.argv = sys.argv, ["chledger", "--help"]
+        try:
+            target()
+        finally:
+            sys.argv = sys_argv
+    assert info.value.code == 0
+
+
+def _installed() -> bool:
+    try:
+        importlib.metadata.version("chledger")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+@pytest.mark.xfail(not _installed(), strict=True, reason=(
+    "defect: `click.version_option(package_name='chledger')` needs installed metadata, so "
+    "`python cli.py --version` from a checkout dies with a RuntimeError traceback; fix: "
+    "`click.version_option(version=eventlog.__version__, prog_name='chledger')`"))
+def test_version_works_from_a_checkout(run_cli):
+    from eventlog import __version__
+
+    result = run_cli("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"chledger, version {__version__}"
