@@ -65,6 +65,7 @@ class SlidingWindowLimiter:
         self.slack = slack
         self._hint: _Hint | None = None
         self._cooldown_pos = -1
+        self.emergency = False  # set once this process has declared an emergency stop
         self._cooldown_until = 0.0
 
     # --- reads ------------------------------------------------------------------

@@ -264,13 +264,17 @@ class Sender:
         # Count this 429 too: it is appended in the same transaction below.
         violations = self.limiter.violations_since(now - 12 * self.limiter.window) + 1
         threshold = self.settings.emergency_429_threshold
-        if violations >= threshold:
+        # Lanes share the limiter: the first lane to cross the threshold declares the stop;
+        # 429s of requests that were already in flight are recorded, not declared again.
+        declare = violations >= threshold and not self.limiter.emergency
+        if declare:
+            self.limiter.emergency = True
             entries.append(EmergencyStopped(
                 reason=f"{violations} rate-limit responses (429/403) within an hour, "
                        f"threshold {threshold}: stopping to protect the key",
                 violations=violations, cooldown_until=until))
         self._append(entries)
-        if violations >= threshold:
+        if declare:
             raise EmergencyStop(f"emergency stop: {violations} rate-limit responses within an hour "
                                 f"(threshold {threshold}); calls resume after {until}")
         return None

@@ -17,6 +17,7 @@ import apsw
 import pytest
 
 from eventlog.simulator import SimulatorConfig, max_in_any_window, running_simulator
+from eventlog.worker import SENDER_LANES
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMIT, WINDOW, SLACK = 10, 2.0, 0.25
@@ -109,15 +110,23 @@ async def test_429_storm_stops_all_calls_until_reset_then_emergency_stop(tmp_pat
     assert code == 3, err
     assert "emergency stop" in err
     rejected = [r for r in records if r.status == 429]
-    assert len(rejected) == 3
-    # after each 429, nothing was sent before the cooldown the ledger recorded
-    cooldowns = query(db, "SELECT received_at, json_extract(event_data, '$.cooldown_until') "
+    # 3 to reach the threshold; a request already in flight on another lane may add its own
+    assert 3 <= len(rejected) < 3 + SENDER_LANES
+    # after each 429, nothing was sent before the cooldown the ledger recorded ...
+    cooldowns = query(db, "SELECT id, received_at, json_extract(event_data, '$.cooldown_until') "
                           "FROM event_log WHERE event_type = 'request.rate_limited' ORDER BY id")
-    assert len(cooldowns) == 3
+    assert len(cooldowns) == len(rejected)
+    sends = query(db, "SELECT id, received_at, json_extract(event_data, '$.path') FROM event_log "
+                      "WHERE event_type = 'request.sent' ORDER BY id")
     from eventlog.clock import to_epoch
-    for got_at, until in cooldowns:
-        inside = [r for r in records if to_epoch(got_at) < r.time < to_epoch(until)]
-        assert inside == [], f"requests inside the cooldown after {got_at}: {inside}"
+    for pos, got_at, until in cooldowns:
+        assert [s for s in sends if s[0] > pos and s[1] < until] == []
+        # ... and from the server's side: what reached it inside a cooldown was already on the
+        # wire (its request.sent precedes the 429 entry), never a new send
+        for r in records:
+            if to_epoch(got_at) < r.time < to_epoch(until):
+                before = [s for s in sends if s[2] == r.path and to_epoch(s[1]) <= r.time]
+                assert before and before[-1][0] < pos, f"{r} was sent during the cooldown"
     stops = query(db, "SELECT count(*) FROM event_log WHERE event_type = 'worker.emergency_stop'")
     assert stops[0][0] == 1
 
@@ -132,34 +141,30 @@ async def test_high_priority_work_overtakes_a_long_low_backlog(tmp_path):
 
     result = CliRunner().invoke(cli.cli, ["backfill", str(numbers), "--db", str(db)])
     assert result.exit_code == 0, result.output
-    async with running_simulator(sim_config(backlog_events=0, events_per_second=2.0)) as sim:
+    config = sim_config(backlog_events=0, events_per_second=3.0, strike_off_share=0.9)
+    async with running_simulator(config) as sim:
         proc = await start_worker(worker_env(sim.base_url, db), "--duration", "8")
         code, err = await finish(proc)
     assert code == 0, err
     rows = query(db, "SELECT id, event_type, json_extract(event_data, '$.request_id'), "
-                     "json_extract(event_data, '$.priority') FROM event_log "
+                     "coalesce(json_extract(event_data, '$.priority'), 0) FROM event_log "
                      "WHERE event_type IN ('request.queued', 'request.sent') ORDER BY id")
     priority = {rid: p for _, t, rid, p in rows if t == "request.queued"}
-    sent_order = [rid for _, t, rid, _ in rows if t == "request.sent"]
-    high = [rid for rid in priority if priority[rid] == 0]
-    low_left = query(db, "SELECT count(*) FROM request_queue WHERE priority = 1")[0][0]
-    assert high, "the stream produced no HIGH work"
-    assert low_left > 0, "the LOW backlog should still be waiting"
-    # every HIGH request that was queued before the end got sent, ahead of the waiting LOW ones
-    unsent_high = query(db, "SELECT count(*) FROM request_queue WHERE priority = 0 AND status = 'queued' "
-                            "AND not_before IS NULL")[0][0]
-    assert unsent_high <= 1  # at most the one queued in the last instant
     queued_at = {rid: pos for pos, t, rid, _ in rows if t == "request.queued"}
-    sent_at = {}
+    sent_at: dict[str, int] = {}
     for pos, t, rid, _ in rows:
         if t == "request.sent":
             sent_at.setdefault(rid, pos)
-    for rid in high:
-        if rid in sent_at:
-            lows_between = sum(1 for pos, t, r, _ in rows if t == "request.sent" and priority.get(r) == 1
-                               and queued_at[rid] < pos < sent_at[rid])
-            assert lows_between <= 4, f"{lows_between} LOW sends overtook HIGH {rid}"
-    assert len(sent_order) > 0
+    high_sent = [rid for rid, p in priority.items() if p == 0 and rid in sent_at]
+    low_left = query(db, "SELECT count(*) FROM request_queue WHERE priority = 1")[0][0]
+    assert len(high_sent) >= 3, "the stream produced too little HIGH work to judge"
+    assert low_left > 0, "the LOW backlog should still be waiting at the end"
+    for rid in high_sent:
+        # a HIGH request waits only for the window, never behind the LOW backlog: at most the
+        # LOW requests granted to other lanes in the same instant go before it
+        lows_between = sum(1 for pos, t, r, _ in rows if t == "request.sent" and priority.get(r) == 1
+                           and queued_at[rid] < pos < sent_at[rid])
+        assert lows_between < SENDER_LANES, f"{lows_between} LOW sends overtook HIGH {rid}"
 
 
 async def test_sigkill_and_restart_lose_nothing_and_keep_the_window(tmp_path):
