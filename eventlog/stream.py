@@ -13,8 +13,10 @@ Why it is shaped this way:
   event of this stream gives `?timepoint=<last + 1>`; afterwards the client
   tracks what it appended. A 416 (too old) reconnects live and records a gap.
 - Events are appended in batches of `batch_size`, and a partial batch waits
-  at most `flush_interval`: a day of backlog goes at ledger speed, a quiet
-  stream's event is still in the ledger within a second. Appends are short
+  at most `flush_interval`, so a quiet stream's event is in the ledger within
+  a second. While a burst goes on (more bytes already waiting in the socket) a
+  batch grows up to `buffer_size`, so a day of backlog pays one commit (one
+  fsync) per many events and goes at ledger speed. Appends are short
   synchronous SQLite calls made on the event loop, in arrival order.
 - The silence watchdog (`read_timeout`) counts any byte, heartbeats included;
   a connection silent for that long is dead even if TCP has not noticed.
@@ -55,6 +57,7 @@ __all__ = ["StreamClient", "StreamStats", "run_streams", "stream_clients", "stre
 
 log = logging.getLogger(__name__)
 
+_NEVER = float("inf")
 RATE_LIMITED_DELAY = 60.0  # a 429 on connect waits at least this long ("back off for minutes")
 _KEY_HINT = "COMPANIES_HOUSE_STREAM_KEY (or COMPANIES_HOUSE_API_KEY, which it falls back to)"
 
@@ -245,42 +248,54 @@ class StreamClient:
         stats = self.stats
         batch: list[Entry] = []
         batch_size = self.settings.batch_size
+        most = max(batch_size, self.settings.buffer_size)
         flush_interval = self.settings.flush_interval
         read_timeout = self.settings.read_timeout
         loop = asyncio.get_running_loop()
         opened = time.monotonic()
         events_before = stats.events_seen
         silent_until = loop.time() + read_timeout
-        flush_at = float("inf")
+        flush_at = _NEVER
         reason = "closed by server"
         try:
             while True:
-                try:
-                    async with asyncio.timeout_at(min(silent_until, flush_at)):
-                        chunk = await content.readany()
-                except TimeoutError:
-                    if batch and loop.time() >= flush_at:
-                        self._flush(batch)
-                        flush_at = float("inf")
-                        continue
-                    reason = f"watchdog: no data for {read_timeout:g}s"
-                    break
+                chunk = content.read_nowait()
+                if not chunk and batch_size <= len(batch) < most:
+                    # A full batch. If the burst goes on (bytes already waiting in the
+                    # socket), read on up to BUFFER_SIZE events, so a catch-up pays one
+                    # commit for many events; if the stream paused, write it now.
+                    await asyncio.sleep(0)
+                    chunk = content.read_nowait()
                 if not chunk:
-                    break
+                    if len(batch) >= batch_size:
+                        self._flush(batch)
+                        flush_at = _NEVER
+                    try:
+                        async with asyncio.timeout_at(min(silent_until, flush_at)):
+                            chunk = await content.readany()
+                    except TimeoutError:
+                        if batch and loop.time() >= flush_at:
+                            self._flush(batch)
+                            flush_at = _NEVER
+                            continue
+                        reason = f"watchdog: no data for {read_timeout:g}s"
+                        break
+                    if not chunk:
+                        break
                 now = loop.time()
                 silent_until = now + read_timeout
                 stats.last_byte_at = self.clock.now()
                 for line in splitter.feed(chunk):
                     batch.append(decode_line(self.stream, line))
-                    if len(batch) >= batch_size:
-                        self._flush(batch)
                 if splitter.heartbeats:
                     stats.heartbeats += splitter.heartbeats
                     splitter.heartbeats = 0
-                if batch and flush_at == float("inf"):
+                if len(batch) >= most or (batch and now >= flush_at):
+                    self._flush(batch)
+                if not batch:
+                    flush_at = _NEVER
+                elif flush_at == _NEVER:
                     flush_at = now + flush_interval
-                elif not batch:
-                    flush_at = float("inf")
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as exc:
             reason = f"connection reset: {type(exc).__name__}"
         finally:

@@ -21,7 +21,7 @@ class StreamStats:
 
     __slots__ = (
         "stream", "connected", "attempts", "connections", "events", "duplicates", "rejected",
-        "events_seen", "heartbeats", "gaps", "partial_lines", "last_timepoint",
+        "events_seen", "batches", "heartbeats", "gaps", "partial_lines", "last_timepoint",
         "last_published_at", "last_event_at", "last_byte_at", "connected_since",
     )
 
@@ -34,6 +34,7 @@ class StreamStats:
         self.duplicates = 0  # stream events the ledger already had
         self.rejected = 0  # malformed lines recorded
         self.events_seen = 0  # events parsed, new or duplicate
+        self.batches = 0  # ledger transactions written
         self.heartbeats = 0
         self.gaps = 0
         self.partial_lines = 0  # unfinished lines dropped at a disconnect
@@ -54,6 +55,7 @@ class StreamStats:
         self.last_byte_at = now
 
     def on_flush(self, batch: Sequence[Entry], results: Sequence[Appended], now: float) -> None:
+        self.batches += 1
         for entry, result in zip(batch, results):
             if type(entry) is StreamEvent:
                 self.events_seen += 1

@@ -79,6 +79,8 @@ class Script:
             elif step is Drop:
                 request.transport.close()
                 return response
+            elif callable(step) and not isinstance(step, type):
+                step()  # a probe the test runs at this point of the conversation
             elif step is Hang:
                 while request.transport is not None and not request.transport.is_closing():
                     await asyncio.sleep(0.02)
@@ -427,3 +429,34 @@ async def test_run_streams_follows_every_url_with_its_own_resume_point(aiohttp_s
     assert ids == ["companies:7", "officers:7", "officers:8"]
     assert last_recorded_timepoint(ledger, "companies") == 7
     assert last_recorded_timepoint(ledger, "officers") == 8
+
+
+async def test_a_burst_is_written_in_big_batches_a_trickle_in_small_ones(serve, ledger) -> None:
+    burst = b"".join(event_line(tp) for tp in range(1, 2001))
+    recorded_before_next: list[bool] = []
+    trickle: list[Any] = []
+    for tp in range(2001, 2006):
+        trickle += [event_line(tp), 0.15,
+                    lambda tp=tp: recorded_before_next.append(tp in timepoints(ledger))]
+    script = Script([burst, *trickle, Hang])
+    url = await serve(script)
+    settings = make_settings(url, batch_size=10, buffer_size=1000, flush_interval=0.02)
+    client = StreamClient(settings, ledger, url=url, sleep=Sleeps())
+    await follow(client, lambda: len(recorded_before_next) == 5)
+    assert timepoints(ledger) == list(range(1, 2006))
+    # 2000 events at once: far fewer commits than one per BATCH_SIZE (200) ...
+    assert client.stats.batches - 5 < 60
+    # ... while each trickled event was in the ledger before the server sent the next.
+    assert recorded_before_next == [True] * 5
+
+
+async def test_a_session_with_a_total_timeout_does_not_cut_the_stream(serve, ledger) -> None:
+    import aiohttp
+
+    script = Script([event_line(1), 0.4, event_line(2), Hang])
+    url = await serve(script)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.2)) as session:
+        client = StreamClient(make_settings(url), ledger, url=url, session=session,
+                              sleep=Sleeps())
+        await follow(client, lambda: timepoints(ledger) == [1, 2])
+    assert len(script.requests) == 1

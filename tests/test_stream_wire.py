@@ -44,9 +44,9 @@ def test_captured_real_lines() -> None:
     assert filing.fields_changed == ["links.document_metadata"]
 
 
-def test_short_numbers_are_normalised_from_data_or_uri() -> None:
-    line = (b'{"resource_kind":"company-profile","resource_uri":"/company/123",'
-            b'"resource_id":"123","data":{"company_number":"5954546"},'
+def test_numbers_come_from_the_uri_else_from_data_and_are_normalised() -> None:
+    line = (b'{"resource_kind":"company-profile","resource_uri":"/company/5954546",'
+            b'"resource_id":"5954546","data":{"company_number":"5954546"},'
             b'"event":{"timepoint":5,"published_at":"2023-11-04T14:33:29","type":"changed"}}')
     assert decode_line("companies", line).company_number == "05954546"
     deleted = (b'{"resource_kind":"company-profile","resource_uri":"/company/sc12345",'
@@ -54,6 +54,12 @@ def test_short_numbers_are_normalised_from_data_or_uri() -> None:
                b'"event":{"timepoint":6,"published_at":"2023-11-04T14:33:29","type":"deleted"}}')
     entry = decode_line("companies", deleted)
     assert (entry.change, entry.company_number) == ("deleted", "SC12345")
+    elsewhere = (b'{"resource_kind":"disqualified-officer","resource_uri":"/disqualified-officers/x",'
+                 b'"resource_id":"x","data":{"company_number":"123"},'
+                 b'"event":{"timepoint":7,"published_at":"2023-11-04T14:33:29","type":"changed"}}')
+    assert decode_line("disqualified", elsewhere).company_number == "00000123"
+    nothing = elsewhere.replace(b'{"company_number":"123"}', b'{"company_number":12}')
+    assert decode_line("disqualified", nothing).company_number is None
 
 
 @pytest.mark.parametrize("line, reason", [
