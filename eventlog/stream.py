@@ -127,6 +127,12 @@ class StreamClient:
         self.stats = StreamStats(stream=self.stream)
         self._live_next = False  # after a 416: the next connection goes live, whatever we hold
 
+    def snapshot(self) -> dict[str, object]:
+        """Counters plus retry state, for the worker's status line and `/metrics`."""
+        out = self.stats.as_dict()
+        out.update(consecutive_failures=self.backoff.failures, circuit=self.breaker.state.value)
+        return out
+
     # --- the loop ------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:

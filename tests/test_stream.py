@@ -460,3 +460,25 @@ async def test_a_session_with_a_total_timeout_does_not_cut_the_stream(serve, led
                               sleep=Sleeps())
         await follow(client, lambda: timepoints(ledger) == [1, 2])
     assert len(script.requests) == 1
+
+
+@pytest.mark.parametrize("healthy_after, gives_up", [(0.1, False), (60.0, True)])
+async def test_a_long_quiet_connection_counts_as_healthy(serve, ledger, healthy_after,
+                                                         gives_up) -> None:
+    # Each connection: heartbeats for 0.2 s, no events, then a clean close.
+    script = Script([b"\n", 0.1, b"\n", 0.1])
+    url = await serve(script)
+    client = StreamClient(make_settings(url, max_retries=2), ledger, url=url, sleep=Sleeps(),
+                          healthy_after=healthy_after)
+    stop = asyncio.Event()
+    task = asyncio.create_task(client.run(stop))
+    await until(lambda: len(script.requests) >= 5 or task.done())
+    stop.set()
+    if gives_up:
+        with pytest.raises(StreamGone):
+            await task
+        assert len(script.requests) == 3
+    else:
+        await task
+        assert client.snapshot()["consecutive_failures"] <= 1
+        assert client.snapshot()["circuit"] == "closed"
