@@ -1,0 +1,222 @@
+"""`audit`: prove from the database alone that the key kept to its rate limit.
+
+`run_audit(...)` is what `python cli.py audit` calls: it prints the report and returns the exit
+code, 0 compliant, 1 a violation found (each listed), 2 could not check (missing, non-SQLite or
+corrupt file; one line on stderr). `audit(...)` returns the `Report` for code and tests.
+
+Violations: a window `[t, t+S)` holding more than the limit of `request.sent` entries (exact,
+every window, see `audit_windows`); a send while a 429/403 cooldown was in force; a send with no
+earlier `request.queued` of its request_id (a direct call); a broken hash chain; an entry that
+does not decode (malformed); an
+`api_rate_limit_log` that disagrees with the ledger (missing, extra or changed rows). A 429 by
+itself is listed, not counted: the server's fixed window may differ from ours; what the ledger
+can prove is whether we sent during the cooldown it imposed.
+
+`--since`/`--until` (ISO, `until` exclusive) restrict the requests, windows, 429s, orphans,
+stops and gaps to that span; the chain and the table are always checked whole.
+
+JSON keys (`--json`, stable; `version` changes when one does; times ISO, positions ledger ids):
+  version, database, verdict ("compliant"|"violation"), exit_code, since, until,
+  limit {requests, window_seconds, source ("option"|"worker.started"|"default")},
+  requests {sent, sent_total, queued_total, answered_total, first_sent, last_sent},
+  windows {max {start, end, count}, headroom, busiest [{start, end, count}],
+           over_limit [{start, end, peak {start, end, count}, excess, windows}]},
+  rate_limited [{position, at, status, request_id, cooldown_until, honoured, sends_in_cooldown,
+                 sends_in_window_before, last_send_before {position, at}, first_send_after
+                 {position, at}, breaches [{position, at}]}], rate_limited_count,
+  orphans [{position, at, request_id}], orphan_count,
+  chain {ok, checked, head, bad_position, reason},
+  table {ok, checked, missing_count, extra_count, mismatch_count,
+         issues [{kind ("missing"|"extra"|"mismatch"), id, expected, found}]},
+  emergency_stops [{position, at, reason, violations, cooldown_until}],
+  gaps [{position, at, stream, requested_timepoint, reason}],
+  violations [{kind ("window"|"cooldown"|"orphan"|"chain"|"malformed"|"table"), at, position,
+               message}],
+  violation_counts {kind: n}.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from array import array
+from concurrent.futures import ProcessPoolExecutor
+
+import apsw
+import click
+import msgspec
+
+from .audit_checks import check_cooldowns, resolve_orphans, settle_pending
+from .audit_report import Report, summary, to_json
+from .audit_result import build_report
+from .audit_scan import RangeScan, scan_range
+from .audit_time import canonical, to_us
+from .audit_windows import is_sorted, window_stats
+from .db import connect, translated
+from .errors import ChledgerError, DatabaseError
+
+__all__ = ["audit", "run_audit", "AuditData", "DEFAULT_LIMIT", "DEFAULT_WINDOW"]
+
+DEFAULT_LIMIT = 600
+DEFAULT_WINDOW = 300.0
+PARALLEL_MIN_ROWS = 200_000  # below this, forking costs more than it saves
+
+
+class _Started(msgspec.Struct):
+    rate_limit_requests: int
+    rate_limit_window: float
+
+
+class AuditData(msgspec.Struct):
+    """Everything measured, before it is shaped into a `Report` (the plot reads this too)."""
+
+    database: str
+    since: str | None
+    until: str | None
+    limit: int
+    window: float
+    limit_source: str
+    scans: list[RangeScan]
+    head: int
+    times: array
+    positions: array
+    orphans: list
+    cooldowns: list
+    pending_checked: int
+    pending_issues: list
+    stats: object
+
+
+def _jobs(jobs: int | None) -> int:
+    if jobs is not None:
+        return max(1, jobs)
+    try:
+        return max(1, min(4, len(os.sched_getaffinity(0))))
+    except AttributeError:  # not Linux
+        return max(1, min(4, os.cpu_count() or 1))
+
+
+def _ranges(head: int, parts: int) -> list[tuple[int, int]]:
+    step = -(-head // parts)
+    return [(a, min(head, a + step - 1)) for a in range(1, head + 1, step)]
+
+
+def _scan_all(db_path: str, head: int, since: str, until: str, jobs: int) -> list[RangeScan]:
+    """Scan 1..head in `jobs` ranges, one in this process and the rest in forked workers."""
+    low = -(1 << 62)  # the first range also owns table rows with impossible ids
+    if head == 0:
+        return [scan_range(db_path, 1, 0, since=since, until=until, table_from=low)]
+    if jobs <= 1 or head < PARALLEL_MIN_ROWS:
+        return [scan_range(db_path, 1, head, since=since, until=until, table_from=low)]
+    bounds = _ranges(head, jobs)
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ProcessPoolExecutor(max_workers=len(bounds) - 1, mp_context=ctx) as pool:
+        futures = [pool.submit(scan_range, db_path, a, b, since=since, until=until)
+                   for a, b in bounds[1:]]
+        first = scan_range(db_path, *bounds[0], since=since, until=until, table_from=low)
+        return [first] + [f.result() for f in futures]
+
+
+def _open(db_path: str) -> apsw.Connection:
+    if not os.path.exists(db_path):
+        raise DatabaseError(f"no database at {db_path}")
+    conn = connect(db_path, readonly=True)
+    with translated(db_path):
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    for name in ("event_log", "api_rate_limit_log"):
+        if name not in tables:
+            conn.close()
+            raise DatabaseError(f"{db_path} has no {name} table: not a chledger database "
+                                "(or not migrated: run `python cli.py migrate`)")
+    return conn
+
+
+def _default_limit(scans: list[RangeScan], until: str) -> tuple[int, float] | None:
+    for scan in reversed(scans):
+        for n in reversed(scan.noted):
+            if n.event_type == "worker.started" and n.received_at < until:
+                s = msgspec.json.decode(n.data, type=_Started)
+                return s.rate_limit_requests, s.rate_limit_window
+    return None
+
+
+def collect(db_path: str, *, since: str | None = None, until: str | None = None,
+            limit: int | None = None, window: float | None = None,
+            jobs: int | None = None, profile_bins: int = 0) -> AuditData:
+    """Measure everything the report needs; raises `ChledgerError` when it can't."""
+    since = canonical(since) if since else None
+    until = canonical(until) if until else None
+    lo, hi = since or "", until or "\uffff"
+    conn = _open(db_path)
+    try:
+        with translated(db_path):
+            head = int(conn.execute("SELECT coalesce(max(id), 0) FROM event_log").fetchone()[0])
+        scans = _scan_all(db_path, head, lo, hi, _jobs(jobs))
+        with translated(db_path):
+            orphans = [o for o in resolve_orphans(conn, (c for s in scans for c in s.candidates))
+                       if lo <= o[2] < hi]
+            checked, issues = settle_pending(conn, (p for s in scans for p in s.pending))
+    finally:
+        conn.close()
+    found = _default_limit(scans, hi)
+    if limit is not None or window is not None:
+        source = "option"
+    else:
+        source = "worker.started" if found else "default"
+    limit = limit if limit is not None else (found[0] if found else DEFAULT_LIMIT)
+    window = window if window is not None else (found[1] if found else DEFAULT_WINDOW)
+    if limit < 1 or window <= 0:
+        raise ChledgerError(f"the limit must be at least 1 and the window positive "
+                            f"(got {limit} per {window} s)")
+    times, positions = array("q"), array("q")
+    for s in scans:
+        times.extend(s.times)
+        positions.extend(s.positions)
+        s.times = s.positions = array("q")  # free as we go: the merged copies are enough
+    span = round(window * 1_000_000)
+    in_order = is_sorted(times)
+    limited = [(n.position, to_us(n.received_at), n.data) for s in scans for n in s.noted
+               if n.event_type == "request.rate_limited" and lo <= n.received_at < hi]
+    cooldowns = check_cooldowns(limited, positions, times, span, in_order=in_order)
+    stats = window_stats(times, span, limit, profile_bins=profile_bins)
+    return AuditData(db_path, since, until, limit, window, source, scans, head, times, positions,
+                     orphans, cooldowns, checked, issues, stats)
+
+
+def audit(db_path: str, *, since: str | None = None, until: str | None = None,
+          limit: int | None = None, window: float | None = None, jobs: int | None = None) -> Report:
+    """The whole report for `db_path` (see the module docstring for what it holds)."""
+    return build_report(collect(db_path, since=since, until=until, limit=limit, window=window,
+                                jobs=jobs))
+
+
+def run_audit(db_path: str, *, since: str | None, until: str | None, limit: int | None,
+              window: float | None, as_json: bool, plot: str | None, jobs: int | None = None) -> int:
+    """Print the report (summary, or JSON with `as_json`) and return the exit code 0/1/2."""
+    if plot:
+        from .audit_plot import PlotUnavailable, check_plot_path
+
+        try:
+            check_plot_path(plot)
+        except PlotUnavailable as exc:
+            click.echo(f"chledger audit: {exc}", err=True)
+            return 2
+    try:
+        data = collect(db_path, since=since, until=until, limit=limit, window=window, jobs=jobs,
+                       profile_bins=2000 if plot else 0)
+    except ChledgerError as exc:
+        click.echo(f"chledger audit: could not check: {exc}", err=True)
+        return 2
+    except ValueError as exc:  # a --since/--until that isn't a time
+        click.echo(f"chledger audit: could not check: {exc}", err=True)
+        return 2
+    report = build_report(data)
+    click.echo(to_json(report) if as_json else summary(report))
+    if plot:
+        from .audit_plot import write_plot
+
+        write_plot(plot, data)
+        if not as_json:
+            click.echo(f"plot written to {plot}")
+    return report.exit_code

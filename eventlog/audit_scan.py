@@ -1,0 +1,247 @@
+"""One forward pass over a range of ledger positions: the hash chain and the facts together.
+
+The audit's cost is reading and hashing every row (a million requests are ~3M rows and ~2 GB),
+so each row is read once, and the ledger is split into ranges of positions that run in
+parallel processes (`audit.py` merges them). Per range this:
+- checks the hash chain as `Ledger.verify` does (`audit_chain`: same bytes, same SHA-256),
+  starting from the stored hash of the row before the range (each row's check needs only its
+  predecessor's stored hash, so ranges are independent; together they check the whole chain);
+- keeps send times and positions as compact arrays (16 bytes per send), not records;
+- traces every `request.sent` to an earlier `request.queued`, holding at most two generations of
+  recent request ids; a send it can't trace here (queued in an earlier range, or long ago) is a
+  *candidate* that `audit_checks` settles with an index lookup, so memory stays flat and the
+  answer stays exact;
+- checks `api_rate_limit_log` against the sends, reading the table in the same snapshot: a row is
+  held only while its request is in flight, and compared once its answer (or the next send of
+  the same request and page, which means it will never get one) is seen. Sends still unanswered
+  at the end of the range are handed back, to be settled once all ranges are in.
+Entries are decoded into small Structs of only the fields needed; an entry that won't decode is
+reported as malformed, never a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from array import array
+
+import msgspec
+
+from .audit_chain import MESSAGE_SQL, formula_agrees, mismatch_reason
+from .audit_time import to_us
+from .db import connect, translated
+from .ledger import GENESIS, chain_hash
+
+__all__ = ["RangeScan", "Pending", "TableIssue", "Noted", "scan_range", "TABLE_COLUMNS",
+           "SENT", "ANSWERS"]
+
+SENT = "request.sent"
+QUEUED = "request.queued"
+RATE_LIMITED = "request.rate_limited"
+ANSWERS = frozenset({"response.received", RATE_LIMITED, "request.transport_error"})
+NOTED = frozenset({"worker.started", "worker.emergency_stop", "stream.gap"})
+NEEDED = ANSWERS | NOTED | {SENT, QUEUED}
+TABLE_COLUMNS = ("id", "timestamp", "request_type", "response_status", "company_number", "request_id")
+_TABLE_SQL = (f"SELECT {', '.join(TABLE_COLUMNS)} FROM api_rate_limit_log "
+              "WHERE id BETWEEN ? AND ? ORDER BY id")
+_NEEDED_SQL = ", ".join(f"'{t}'" for t in sorted(NEEDED))
+# event_data only for the entries the audit reads (in a real ledger most rows are stream events).
+_ROWS_SQL = (f"SELECT id, event_type, received_at, CASE WHEN event_type IN ({_NEEDED_SQL}) "
+             f"THEN event_data END, {MESSAGE_SQL}, hash "
+             "FROM event_log WHERE id BETWEEN ? AND ? ORDER BY id")
+_ROWS_FALLBACK_SQL = ("SELECT id, event_type, received_at, event_data, event_id, company_number, hash "
+                      "FROM event_log WHERE id BETWEEN ? AND ? ORDER BY id")
+
+
+class _Sent(msgspec.Struct):
+    request_id: str
+    kind: str = ""
+    company_number: str | None = None
+    page_start: int = 0
+
+
+class _Answer(msgspec.Struct):
+    request_id: str
+    status: int = 0  # a transport error has no HTTP status: the row keeps 0
+    page_start: int = 0
+
+
+class _Queued(msgspec.Struct):
+    request_id: str
+
+
+class Pending(msgspec.Struct, frozen=True, array_like=True):
+    """A send with no answer yet at the end of a range: `audit_checks.settle_pending` looks for
+    its answer further on and re-reads its row, in one snapshot."""
+
+    position: int
+    request_id: str
+    page_start: int
+    expected: tuple  # the table row it should have, status 0 (no answer yet)
+
+
+class TableIssue(msgspec.Struct, frozen=True, array_like=True):
+    """`kind` is missing (no row for a send), extra (a row with no send) or mismatch."""
+
+    kind: str
+    id: int
+    expected: tuple | None
+    found: tuple | None
+
+
+class Noted(msgspec.Struct, frozen=True, array_like=True):
+    """A rarer entry the report lists with its time: 429s, stops, gaps, worker starts."""
+
+    position: int
+    event_type: str
+    received_at: str
+    data: str
+
+
+class RangeScan(msgspec.Struct):
+    first: int
+    last: int
+    rows: int = 0
+    chain_bad: int | None = None
+    chain_reason: str = ""
+    sends: int = 0
+    queued: int = 0
+    answers: int = 0
+    times: array = msgspec.field(default_factory=lambda: array("q"))
+    positions: array = msgspec.field(default_factory=lambda: array("q"))
+    candidates: list[tuple[int, str, str]] = msgspec.field(default_factory=list)
+    noted: list[Noted] = msgspec.field(default_factory=list)
+    pending: list[Pending] = msgspec.field(default_factory=list)
+    table_checked: int = 0
+    table_issues: list[TableIssue] = msgspec.field(default_factory=list)
+    malformed: list[tuple[int, str, str]] = msgspec.field(default_factory=list)
+
+
+def scan_range(db_path: str, first: int, last: int, *, since: str = "", until: str = "\uffff",
+               table_from: int | None = None, queued_memory: int = 100_000) -> RangeScan:
+    """Scan positions `first..last` of the ledger (and the table rows `table_from..last`).
+
+    `since`/`until` (canonical ISO, `until` exclusive) choose which sends enter `times`;
+    `queued_memory` bounds the recent request ids held (two generations of that many).
+    """
+    conn = connect(db_path, readonly=True)
+    try:
+        with translated(db_path):
+            # Memory-mapped reads save a syscall per page on a multi-GB scan; the mapping is
+            # the OS page cache, so it adds no private memory.
+            conn.execute("PRAGMA mmap_size=17179869184")
+            conn.execute("BEGIN")  # one snapshot for the ledger and the table
+            try:
+                return _scan(conn, first, last, since, until,
+                             first if table_from is None else table_from, queued_memory)
+            finally:
+                conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+def _scan(conn, first, last, since, until, table_from, queued_memory) -> RangeScan:
+    out = RangeScan(first, last)
+    if first == 1:
+        prev: bytes | None = GENESIS
+    else:
+        row = conn.execute("SELECT hash FROM event_log WHERE id = ?", (first - 1,)).fetchone()
+        prev = row[0] if row else None  # a missing predecessor is the previous range's finding
+    hashing = prev is not None
+    fast = not hashing or formula_agrees(conn, first, prev)
+    expected_pos = first
+
+    dec_sent = msgspec.json.Decoder(_Sent).decode
+    dec_answer = msgspec.json.Decoder(_Answer).decode
+    dec_queued = msgspec.json.Decoder(_Queued).decode
+    sha = hashlib.sha256
+    push_time, push_pos = out.times.append, out.positions.append
+    candidates, noted, issues = out.candidates, out.noted, out.table_issues
+    recent: set[str] = set()
+    older: set[str] = set()
+    in_flight: dict[tuple[str, int], int] = {}
+    held: dict[int, tuple[tuple, tuple | None]] = {}  # position -> (expected row, table row)
+    table = conn.cursor().execute(_TABLE_SQL, (table_from, last))
+    trow = next(table, None)
+    sends = queued = answers = rows = 0
+
+    def settle(expected: tuple, found: tuple | None) -> None:
+        if found is None:
+            issues.append(TableIssue("missing", expected[0], expected, None))
+        elif found != expected:
+            issues.append(TableIssue("mismatch", expected[0], expected, found))
+
+    if fast:
+        cursor = conn.cursor().execute(_ROWS_SQL, (first, last))
+    else:  # the same loop, with what chain_hash needs in place of the message
+        cursor = ((pos, et, at, data, (eid, company, data), h) for pos, et, at, data, eid, company, h
+                  in conn.cursor().execute(_ROWS_FALLBACK_SQL, (first, last)))
+    for pos, event_type, at, data, message, stored in cursor:
+        rows += 1
+        if hashing:
+            if pos != expected_pos:
+                out.chain_bad, hashing = expected_pos, False
+                out.chain_reason = f"position {expected_pos} is missing (next is {pos})"
+            else:
+                digest = (sha(prev + message).digest() if fast else
+                          chain_hash(prev, pos, message[0], event_type, message[1], at, message[2]))
+                if digest != stored:
+                    out.chain_bad, hashing = pos, False
+                    out.chain_reason = mismatch_reason(conn, pos)
+                prev = digest
+                expected_pos += 1
+        if data is None:
+            continue
+        try:
+            if event_type == SENT:
+                s = dec_sent(data)
+                sends += 1
+                rid = s.request_id
+                if rid not in recent and rid not in older:
+                    candidates.append((pos, rid, at))
+                if since <= at < until:
+                    push_time(to_us(at))
+                    push_pos(pos)
+                while trow is not None and trow[0] < pos:
+                    issues.append(TableIssue("extra", trow[0], None, trow))
+                    trow = next(table, None)
+                if trow is not None and trow[0] == pos:
+                    found, trow = trow, next(table, None)
+                else:
+                    found = None
+                key = (rid, s.page_start)
+                superseded = in_flight.get(key)
+                if superseded is not None:  # a re-send: the older one will never be answered
+                    settle(*held.pop(superseded))
+                in_flight[key] = pos
+                held[pos] = ((pos, at, s.kind, 0, s.company_number, rid), found)
+            elif event_type in ANSWERS:
+                a = dec_answer(data)
+                answers += 1
+                sent_at = in_flight.pop((a.request_id, a.page_start), None)
+                if sent_at is not None:
+                    expected, found = held.pop(sent_at)
+                    settle(expected[:3] + (a.status,) + expected[4:], found)
+                if event_type == RATE_LIMITED:
+                    noted.append(Noted(pos, event_type, at, data))
+            elif event_type == QUEUED:
+                recent.add(dec_queued(data).request_id)
+                queued += 1
+                if len(recent) >= queued_memory:
+                    older, recent = recent, set()
+            elif event_type in NOTED:
+                noted.append(Noted(pos, event_type, at, data))
+        except msgspec.DecodeError as exc:
+            out.malformed.append((pos, event_type, str(exc)))
+    if hashing and expected_pos <= last:
+        after = conn.execute("SELECT min(id) FROM event_log WHERE id > ?", (last,)).fetchone()[0]
+        out.chain_bad = expected_pos
+        out.chain_reason = f"position {expected_pos} is missing (next is {after})"
+    while trow is not None:
+        issues.append(TableIssue("extra", trow[0], None, trow))
+        trow = next(table, None)
+    for (rid, page), pos in in_flight.items():
+        out.pending.append(Pending(pos, rid, page, held.pop(pos)[0]))
+    out.pending.sort(key=lambda p: p.position)
+    out.rows, out.sends, out.queued, out.answers = rows, sends, queued, answers
+    out.table_checked = sends
+    return out

@@ -1,0 +1,317 @@
+"""`audit` on hand-built ledgers: each violation is found and named, and a clean ledger passes."""
+
+from __future__ import annotations
+
+import json
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from eventlog import audit as audit_module
+from eventlog.audit import audit, run_audit
+from test_audit_support import AuditLedger
+
+
+def window_of(n: int, start: float = 100.0, gap: float = 0.5) -> list[float]:
+    return [start + i * gap for i in range(n)]
+
+
+@pytest.fixture
+def book(tmp_path):
+    b = AuditLedger(tmp_path / "audit.db")
+    b.at(0).worker_started(limit=600, window=300)
+    yield b
+    b.close()
+
+
+def codes(report) -> dict[str, int]:
+    return {k: v for k, v in report.violation_counts.items() if v}
+
+
+# --- windows -------------------------------------------------------------------------
+
+
+def test_exactly_at_the_limit_passes(book):
+    book.sends(window_of(600))
+    r = audit(book.path)
+    assert r.verdict == "compliant" and r.exit_code == 0
+    assert r.windows.max.count == 600 and r.windows.headroom == 0
+    assert r.windows.max.start == book.iso(100)
+    assert r.limit.source == "worker.started" and r.requests.sent == 600
+
+
+def test_one_over_fails_and_names_the_window(book, capsys):
+    book.sends(window_of(600) + [399.999999])  # 1 µs inside the window that opened at t=100
+    assert run_audit(book.path, since=None, until=None, limit=None, window=None,
+                     as_json=False, plot=None) == 1
+    out = capsys.readouterr().out
+    assert "verdict: VIOLATION" in out
+    assert f"601 requests in the window [{book.iso(100)}, {book.iso(400)})" in out
+    r = audit(book.path)
+    assert codes(r) == {"window": 1}
+    [run] = r.windows.over_limit
+    assert (run.peak.start, run.peak.count, run.excess) == (book.iso(100), 601, 1)
+
+
+def test_a_send_exactly_one_window_later_is_in_the_next_window(book):
+    book.sends(window_of(600) + [400.0])  # t=100 + 300 s: half-open, so not in the first window
+    r = audit(book.path)
+    assert r.exit_code == 0 and r.windows.max.count == 600
+
+
+def test_limit_and_window_options_override_the_ledger(book):
+    book.sends(window_of(10, gap=1))
+    assert audit(book.path, limit=5, window=10).exit_code == 1
+    r = audit(book.path, limit=10, window=10)
+    assert r.exit_code == 0 and r.limit.source == "option" and r.windows.max.count == 10
+
+
+def test_default_limit_without_a_worker_started(tmp_path):
+    b = AuditLedger(tmp_path / "bare.db")
+    b.sends([1, 2, 3])
+    r = audit(b.path)
+    assert (r.limit.requests, r.limit.window_seconds, r.limit.source) == (600, 300.0, "default")
+    assert r.exit_code == 0
+
+
+# --- 429s and cooldowns ------------------------------------------------------------
+
+
+def test_a_request_inside_a_cooldown_fails(book):
+    book.sends([10, 11])
+    book.at(20).queue("hot")
+    book.at(20).send("hot")
+    book.at(20.1).rate_limited("hot", cooldown=60)  # no sends until t=80.1
+    breach = book.sends([50], prefix="early")[0]
+    r = audit(book.path)
+    assert codes(r) == {"cooldown": 1}
+    [rl] = r.rate_limited
+    assert (rl.status, rl.honoured, rl.sends_in_cooldown) == (429, False, 1)
+    assert rl.breaches[0].position == breach and rl.breaches[0].at == book.iso(50)
+    assert rl.sends_in_window_before == 3 and rl.last_send_before.at == book.iso(20)
+    [v] = r.violations
+    assert v.position == breach and "inside the cooldown" in v.message
+
+
+def test_a_cooldown_honoured_to_the_microsecond_passes(book):
+    book.at(20).queue("hot")
+    book.at(20).send("hot")
+    book.at(20.1).rate_limited("hot", cooldown=60, status=403)
+    book.sends([80.1])  # exactly at cooldown_until: allowed
+    r = audit(book.path)
+    assert r.exit_code == 0
+    [rl] = r.rate_limited
+    assert rl.status == 403 and rl.honoured and rl.first_send_after.at == book.iso(80.1)
+
+
+# --- tracing sends to the queue ------------------------------------------------------
+
+
+def test_an_orphan_request_fails(book):
+    book.sends([10])
+    book.at(20).send("direct")  # never queued
+    book.answer("direct")
+    r = audit(book.path)
+    assert codes(r) == {"orphan": 1}
+    assert r.orphans[0].request_id == "direct" and r.orphans[0].at == book.iso(20)
+
+
+def test_queued_after_sending_is_still_an_orphan(book):
+    book.at(10).send("late")
+    book.answer("late")
+    book.at(11).queue("late")
+    assert codes(audit(book.path)) == {"orphan": 1}
+
+
+def test_queued_under_another_event_id_is_traced(book):
+    from eventlog.entries import RequestQueued
+
+    book.at(5).ledger.append(RequestQueued(request_id="custom", kind="profile",
+                                           company_number="00000001"), "my-own-id")
+    book.at(10).send("custom")
+    book.answer("custom")
+    assert audit(book.path).exit_code == 0
+
+
+def test_re_sends_and_pages_of_one_request_are_traced_and_paired(book):
+    book.at(1).queue("off", kind="officers")
+    book.at(2).send("off", kind="officers")
+    book.at(2.1).answer("off", kind="officers")
+    book.at(3).send("off", kind="officers", page_start=35)
+    book.at(3.1).answer("off", kind="officers", page_start=35, status=404)
+    book.at(4).send("off", kind="officers", page_start=70)
+    book.at(4.1).transport_error("off", kind="officers")  # page 0 key: no pending match
+    r = audit(book.path)
+    assert r.exit_code == 0, r.violations
+    assert r.requests.sent == 3 and r.table.checked == 3
+
+
+# --- the hash chain ------------------------------------------------------------------
+
+
+def test_a_deleted_ledger_row_is_detected(book):
+    positions = book.sends([10, 11, 12])
+    book.drop_triggers()
+    book.execute("DELETE FROM event_log WHERE id = ?", (positions[1] + 1,))  # an answer
+    r = audit(book.path)
+    assert not r.chain.ok and r.chain.bad_position == positions[1] + 1
+    assert "missing" in r.chain.reason and r.exit_code == 1
+
+
+def test_an_edited_ledger_row_is_detected(book):
+    positions = book.sends([10, 11, 12])
+    book.drop_triggers()
+    book.execute("UPDATE event_log SET received_at = ? WHERE id = ?", (book.iso(500), positions[2]))
+    r = audit(book.path)
+    assert r.chain.bad_position == positions[2] and "does not match its hash" in r.chain.reason
+    assert "chain" in codes(r)
+
+
+def test_an_unreadable_entry_is_reported_not_a_crash(book):
+    positions = book.sends([10])
+    book.drop_triggers()
+    book.execute("UPDATE event_log SET event_data = 'not json' WHERE id = ?", (positions[0],))
+    r = audit(book.path)
+    assert {"chain", "malformed"} <= set(codes(r))
+
+
+# --- api_rate_limit_log --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sql, kind", [
+    ("UPDATE api_rate_limit_log SET response_status = 200 WHERE id = {p}", "mismatch"),
+    ("UPDATE api_rate_limit_log SET timestamp = '2026-01-01T00:00:00.000000Z' WHERE id = {p}", "mismatch"),
+    ("UPDATE api_rate_limit_log SET request_id = 'other' WHERE id = {p}", "mismatch"),
+    ("DELETE FROM api_rate_limit_log WHERE id = {p}", "missing"),
+    ("INSERT INTO api_rate_limit_log(id, timestamp, request_type, response_status) "
+     "VALUES ({p} + 1, '2026-01-01T00:00:00.000000Z', 'profile', 200)", "extra"),
+])
+def test_a_tampered_rate_limit_table_is_detected(book, sql, kind):
+    book.sends([10])
+    book.at(20).queue("limited")
+    p = book.at(20).send("limited")
+    book.at(20.1).rate_limited("limited", cooldown=10)
+    book.sends([40], prefix="after")
+    assert audit(book.path).exit_code == 0
+    book.execute(sql.format(p=p))
+    r = audit(book.path)
+    assert codes(r) == {"table": 1}
+    [issue] = r.table.issues
+    assert (issue.kind, issue.id) == (kind, p + (kind == "extra"))
+    assert r.violations[0].message.startswith("api_rate_limit_log ")
+    assert str(p + (kind == "extra")) in r.violations[0].message
+
+
+def test_a_send_never_answered_keeps_status_zero(book):
+    book.at(10).queue("lost")
+    book.at(10).send("lost")  # the worker died before the answer
+    assert audit(book.path).exit_code == 0
+    book.execute("UPDATE api_rate_limit_log SET response_status = 200 WHERE request_id = 'lost'")
+    assert codes(audit(book.path)) == {"table": 1}
+
+
+# --- --since / --until ---------------------------------------------------------------
+
+
+def test_since_and_until_restrict_what_is_counted(book):
+    book.sends(window_of(10, start=100, gap=1), prefix="a")
+    book.at(300).send("direct")  # an orphan outside the span asked about
+    book.answer("direct")
+    book.sends(window_of(5, start=1000, gap=1), prefix="b")
+    r = audit(book.path, since=book.iso(900), until=book.iso(1003))
+    assert r.requests.sent == 3 and r.requests.sent_total == 16
+    assert r.exit_code == 0 and r.windows.max.count == 3
+    assert r.since == book.iso(900) and r.until == book.iso(1003)
+    assert audit(book.path, until=book.iso(301)).orphan_count == 1
+    assert audit(book.path, since="2026-01-01").requests.sent == 16  # a bare date is midnight UTC
+
+
+# --- stops, gaps, the JSON --------------------------------------------------------------
+
+
+def test_stops_and_gaps_are_reported_with_times(book, capsys):
+    book.at(30).emergency_stop()
+    book.at(40).gap()
+    assert run_audit(book.path, since=None, until=None, limit=None, window=None,
+                     as_json=True, plot=None) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["emergency_stops"][0]["at"] == book.iso(30)
+    assert doc["emergency_stops"][0]["reason"] == "3 consecutive 429s"
+    assert doc["gaps"][0]["at"] == book.iso(40) and doc["gaps"][0]["stream"] == "companies"
+
+
+def test_json_keys_are_the_documented_ones(book, capsys):
+    book.sends([10, 11])
+    run_audit(book.path, since=None, until=None, limit=None, window=None, as_json=True, plot=None)
+    doc = json.loads(capsys.readouterr().out)
+    assert list(doc) == ["version", "database", "verdict", "exit_code", "since", "until", "limit",
+                         "requests", "windows", "rate_limited", "rate_limited_count", "orphans",
+                         "orphan_count", "chain", "table", "emergency_stops", "gaps", "violations",
+                         "violation_counts"]
+    assert list(doc["windows"]) == ["max", "headroom", "busiest", "over_limit"]
+    assert list(doc["chain"]) == ["ok", "checked", "head", "bad_position", "reason"]
+    for key in doc:
+        assert key in audit_module.__doc__
+
+
+# --- could not check ---------------------------------------------------------------
+
+
+def test_exit_2_for_a_missing_file(tmp_path, capsys):
+    assert run_audit(str(tmp_path / "nope.db"), since=None, until=None, limit=None, window=None,
+                     as_json=False, plot=None) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "could not check" in err and "nope.db" in err
+
+
+def test_exit_2_for_a_file_that_is_not_sqlite(tmp_path, capsys):
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"this is not a database, just some bytes\n" * 200)
+    assert run_audit(str(path), since=None, until=None, limit=None, window=None,
+                     as_json=True, plot=None) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "not a SQLite database" in captured.err
+
+
+def test_exit_2_for_a_database_without_the_ledger(tmp_path, capsys):
+    import apsw
+
+    path = tmp_path / "other.db"
+    apsw.Connection(str(path)).execute("CREATE TABLE t(x)")
+    assert run_audit(str(path), since=None, until=None, limit=None, window=None,
+                     as_json=False, plot=None) == 2
+    assert "no event_log table" in capsys.readouterr().err
+
+
+def test_exit_2_for_a_bad_since(book, capsys):
+    assert run_audit(book.path, since="yesterday", until=None, limit=None, window=None,
+                     as_json=False, plot=None) == 2
+    assert "could not check" in capsys.readouterr().err
+
+
+# --- the command line ----------------------------------------------------------------
+
+
+@click.command()
+@click.option("--db", "db_path", required=True)
+@click.option("--since")
+@click.option("--until")
+@click.option("--limit", type=int)
+@click.option("--window", type=float)
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--plot")
+def audit_command(db_path, since, until, limit, window, as_json, plot):
+    raise SystemExit(run_audit(db_path, since=since, until=until, limit=limit, window=window,
+                               as_json=as_json, plot=plot))
+
+
+def test_cli_wrapper_exit_codes_and_output(book, tmp_path):
+    book.sends(window_of(5))
+    runner = CliRunner()
+    ok = runner.invoke(audit_command, ["--db", book.path])
+    assert ok.exit_code == 0 and "verdict: COMPLIANT" in ok.output
+    over = runner.invoke(audit_command, ["--db", book.path, "--limit", "4", "--json"])
+    assert over.exit_code == 1 and json.loads(over.output)["violation_counts"]["window"] == 1
+    missing = runner.invoke(audit_command, ["--db", str(tmp_path / "gone.db")])
+    assert missing.exit_code == 2
