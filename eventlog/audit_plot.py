@@ -54,11 +54,12 @@ def write_plot(path: str, data: "AuditData") -> None:
         if data.cooldowns:
             ax.scatter([_when(c.at) for c in data.cooldowns], [data.limit] * len(data.cooldowns),
                        marker="v", color="black", zorder=3, label="429 / 403")
-        ax.set_ylim(bottom=0)
+        peak = max([w.count for w in profile] + [data.limit])
+        ax.set_ylim(0, peak * 1.1)  # room above the limit line, so it is never on the frame
         ax.set_ylabel("requests per window")
         ax.set_xlabel("time (UTC)")
         ax.set_title(f"Requests per {data.window:g} s window: {data.database}")
-        ax.legend(loc="lower right")
+        ax.legend(loc="best")
         fig.autofmt_xdate()
         fig.tight_layout()
         fig.savefig(path)
