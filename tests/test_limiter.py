@@ -38,22 +38,24 @@ def record_send(conn: apsw.Connection, at: float, status: int = 0, request_id: s
 def drive(conn, limiter: SlidingWindowLimiter, clock: FixedClock, demand: list[float],
           server: FixedWindowLimiter, until: float, latency: float = 0.05) -> tuple[list[float], int]:
     """Send every demanded request as soon as the limiter allows; return server-side times and 429s."""
-    pending = sorted(demand)
+    pending = sorted(demand, reverse=True)
     sent: list[float] = []
     rejected = 0
+    conn.execute("BEGIN")  # one transaction: this drives the decision logic, not fsync
     while pending and clock.now() < until:
-        if pending[0] > clock.now():
-            clock.set(pending[0])
+        if pending[-1] > clock.now():
+            clock.set(pending[-1])
         decision = limiter.check()
         if decision.wait > 0:
             clock.advance(decision.wait)
             continue
-        pending.pop(0)
+        pending.pop()
         record_send(conn, clock.now())
         arrival = clock.now() + latency  # the server sees it a little later
         if not server.hit("key", arrival).allowed:
             rejected += 1
         sent.append(arrival)
+    conn.execute("COMMIT")
     return sent, rejected
 
 
