@@ -180,16 +180,35 @@ def replay(database_path: str | None) -> None:
 
 @cli.command()
 @db_option
-@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
-@known_errors
-def audit(database_path: str | None, as_json: bool) -> None:
+@click.option("--since", default=None, metavar="ISO", help="Only requests sent at or after this time (UTC).")
+@click.option("--until", default=None, metavar="ISO", help="Only requests sent before this time (UTC).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Requests allowed per window (default: the last worker.started's, else 600).")
+@click.option("--window", type=click.FloatRange(min=0.001), default=None,
+              help="Window in seconds (default: the last worker.started's, else 300).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON (keys: eventlog/audit.md).")
+@click.option("--plot", default=None, metavar="FILE", help="Draw requests per window to FILE.png/.svg (needs the plot extra).")
+def audit(database_path: str | None, since: str | None, until: str | None, limit: int | None,
+          window: float | None, as_json: bool, plot: str | None) -> None:
     """Prove from the ledger that the key never exceeded its limit.
+
+    Exit 0 when compliant, 1 when the ledger shows a violation (each listed),
+    2 when it could not check (missing or corrupt database).
 
     \b
     Example:
         python cli.py audit --db companies.db
+        python cli.py audit --json --window 300 --limit 600
     """
-    raise click.ClickException("audit is not built yet (issue: audit)")
+    from eventlog.audit import run_audit
+
+    try:
+        settings = settings_from(database_path=database_path)
+    except ChledgerError as exc:
+        click.echo(f"chledger: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(run_audit(settings.database_path, since=since, until=until, limit=limit, window=window,
+                       as_json=as_json, plot=plot))
 
 
 def main() -> None:

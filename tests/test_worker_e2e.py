@@ -97,6 +97,17 @@ async def test_demand_above_the_allowance_never_breaches_the_limit(tmp_path):
     sent = query(db, "SELECT count(*) FROM api_rate_limit_log")[0][0]
     assert sent == len(times)  # every request the server saw is in the ledger, and no more
     assert "window" in err and "events" in err  # the progress line
+    # the audit proves it from the ledger alone, and counts what the server counted
+    import json
+    import subprocess
+    audit = subprocess.run([sys.executable, str(ROOT / "cli.py"), "audit", "--db", str(db), "--json"],
+                           capture_output=True, text=True, timeout=60)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    report = json.loads(audit.stdout)
+    assert report["verdict"] == "compliant"
+    assert report["requests"]["sent"] == len(times)
+    assert report["limit"] == {"requests": LIMIT, "window_seconds": WINDOW, "source": "worker.started"}
+    assert report["windows"]["max"]["count"] <= LIMIT
 
 
 async def test_429_storm_stops_all_calls_until_reset_then_emergency_stop(tmp_path):
