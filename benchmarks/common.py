@@ -26,6 +26,7 @@ from eventlog.entries import RequestSent, StreamEvent
 __all__ = [
     "Stopwatch",
     "stopwatch",
+    "load_average",
     "per_second",
     "rss_mb",
     "peak_rss_mb",
@@ -43,19 +44,33 @@ __all__ = [
 
 
 class Stopwatch:
-    """Wall-clock seconds of a `with stopwatch() as sw:` block, in `sw.seconds`."""
+    """Wall-clock and CPU seconds of a `with stopwatch() as sw:` block.
+
+    `cpu_seconds` is this process's CPU time: on a shared machine it moves far
+    less than wall time, so it tells "the code got slower" from "the box was busy".
+    """
 
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
 
 @contextmanager
 def stopwatch() -> Iterator[Stopwatch]:
     sw = Stopwatch()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     try:
         yield sw
     finally:
         sw.seconds = time.perf_counter() - start
+        sw.cpu_seconds = time.process_time() - cpu
+
+
+def load_average() -> str:
+    """The 1-minute load average and the core count, e.g. `3.1 on 2 cores`: context for the figures."""
+    try:
+        return f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    except OSError:
+        return f"unknown on {os.cpu_count()} cores"
 
 
 def per_second(count: int, seconds: float) -> float:
