@@ -14,7 +14,7 @@ backfill batches and jobs, `rate_limit_log`, `request_queue`, `stream_metadata`,
 
 from .compare import Difference
 from .registry import NAMES, PROJECTORS
-from .replay import ReplayReport, replay, verify
+from .rebuild import ReplayReport, replay, verify
 from .runner import attach, catch_up, check_versions
 
 __all__ = [

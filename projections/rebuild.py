@@ -1,83 +1,186 @@
-"""Empty tables to rebuild into: fresh ones in place (replay), or shadows (verify).
+"""`replay` rebuilds projections from the ledger alone; `verify` checks them without changing them.
 
-Both are made from the tables' own DDL as stored in `sqlite_master`, so the
-migrations stay the one definition of every table.
+Replay is one `BEGIN IMMEDIATE` transaction: drop the projection's tables,
+create them empty (`tables.fresh_tables`), apply the whole ledger, build the
+remaining indexes, store the new positions, COMMIT. Why one transaction rather
+than building side tables and renaming them: SQLite's DDL is transactional, so
+this already is "build fresh tables and swap them atomically": readers keep
+seeing the old tables (WAL snapshot) until the COMMIT, and a replay killed at
+any point, SIGKILL included, leaves old tables and positions exactly as they
+were (the uncommitted WAL frames are discarded on the next open). Renaming
+tables instead would rewrite the foreign keys and views that refer to them.
+Memory stays flat: records are read in batches and SQLite spills dirty pages to
+the WAL rather than holding the transaction in memory.
 
-- `fresh_tables` drops a projection's tables and creates them again, empty,
-  inside the caller's transaction. Only the indexes a projector reads through
-  while it runs (`LOOKUP_INDEXES`) are created up front; the rest are returned,
-  to be created once the rows are in, which builds each index in one sorted pass
-  instead of maintaining it row by row. SQLite's DDL is transactional: until the
-  caller commits, every other connection still sees the old tables, and a crash
-  (even SIGKILL) rolls the whole rebuild back.
-- `shadow_tables` creates TEMP tables of the same names. SQLite resolves an
-  unqualified name to `temp` before `main`, so the unchanged projector code
-  writes into the shadows while `main.<table>` stays readable for comparison,
-  and nothing in the database file is written.
+Replay takes the worker lock, so it refuses while a worker runs and no worker
+can start until it is done.
+
+Verify rebuilds into TEMP shadow tables inside a read transaction and compares
+them with the live tables at the same snapshot, then rolls back: it writes
+nothing to the database file and can run next to a live worker.
 """
 
 from __future__ import annotations
 
-import re
+import contextlib
+import itertools
+import time
 from types import ModuleType
-from typing import Sequence
+from typing import Callable, Sequence
 
 import apsw
+import msgspec
 
-__all__ = ["fresh_tables", "create_shadow_tables", "table_ddl"]
+from eventlog.db import transaction, translated
+from eventlog.errors import ProjectionError
 
-_VARS = "projection_vars"
+from .compare import Difference, compare_table
+from .lock import worker_lock
+from .tables import create_shadow_tables, fresh_tables
+from .registry import select
+from .runner import apply_records, ledger_head, read_batches, read_states, set_positions
+
+__all__ = ["ReplayReport", "replay", "verify", "Progress"]
+
+Progress = Callable[[int, int], None]
+BATCH_SIZE = 5000
+CACHE_KIB = 65536  # SQLite page cache during a rebuild; bounded, so memory stays flat
 
 
-def table_ddl(conn: apsw.Connection, table: str) -> tuple[str, list[tuple[str, str]]]:
-    """The CREATE TABLE statement of `table` and its explicit indexes (name, CREATE INDEX)."""
-    found = conn.execute("SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = ?",
-                         (table,)).fetchone()
-    if found is None:
-        raise LookupError(f"table {table} does not exist: run `python cli.py migrate`")
-    indexes = conn.execute(
-        "SELECT name, sql FROM main.sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL "
-        "ORDER BY name", (table,)).fetchall()
-    return found[0], [(name, sql) for name, sql in indexes]
+class ReplayReport(msgspec.Struct, frozen=True):
+    projections: tuple[str, ...]
+    entries: int
+    head: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Entries per second."""
+        return self.entries / self.seconds if self.seconds > 0 else 0.0
 
 
-def fresh_tables(conn: apsw.Connection, projectors: Sequence[ModuleType]) -> list[str]:
-    """Drop and recreate the projectors' tables, empty; return the index DDL to run after loading.
+@contextlib.contextmanager
+def _cache(conn: apsw.Connection, kib: int):
+    before = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute(f"PRAGMA cache_size = -{kib}")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA cache_size = {before}")
 
-    The caller holds a transaction with `PRAGMA defer_foreign_keys = ON`, so a
-    parent table (companies) may be empty for a while as long as its rows are
-    back by COMMIT.
+
+@contextlib.contextmanager
+def _foreign_keys_checked_at_end(conn: apsw.Connection):
+    """Foreign keys off while rebuilding (a probe per row, and `companies` may be
+    rebuilt under the rows that refer to it), checked once before COMMIT instead."""
+    before = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        if before:
+            conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _check_foreign_keys(conn: apsw.Connection) -> None:
+    bad = list(itertools.islice(conn.execute("PRAGMA foreign_key_check"), 5))
+    if bad:
+        raise ProjectionError(f"replay would leave rows without their parent row {bad}: nothing was changed")
+
+
+def replay(conn: apsw.Connection, only: str | Sequence[str] | None = None,
+           progress: Progress | None = None, *, lock: bool = True,
+           batch_size: int = BATCH_SIZE) -> ReplayReport:
+    """Rebuild the projections (all, or `only` one) from position 0 and swap them in at COMMIT.
+
+    `progress(done, total)` is called after each batch. `lock=False` is for a
+    caller that already holds the worker lock (e.g. a worker replaying before it starts).
     """
-    later: list[str] = []
-    for p in projectors:
-        ddl = [(t, *table_ddl(conn, t)) for t in p.TABLES]
-        for table, _, _ in reversed(ddl):  # children first: batch_jobs before processing_batches
-            conn.execute(f"DROP TABLE main.{table}")
-        for table, create, indexes in ddl:
-            conn.execute(create)
-            for name, sql in indexes:
-                if name in p.LOOKUP_INDEXES:
-                    conn.execute(sql)
-                else:
-                    later.append(sql)
-        conn.execute(f"DELETE FROM main.{_VARS} WHERE projection = ?", (p.NAME,))
-    return later
+    selected = select(only)
+    guard = worker_lock(conn.filename, "replay") if lock and conn.filename else contextlib.nullcontext()
+    with guard, _cache(conn, CACHE_KIB), _foreign_keys_checked_at_end(conn):
+        started = time.perf_counter()
+        with transaction(conn):
+            head = ledger_head(conn)
+            try:
+                later = fresh_tables(conn, selected)
+            except LookupError as exc:
+                raise ProjectionError(str(exc)) from None
+            if progress:
+                progress(0, head)
+            for records in read_batches(conn, 0, head, batch_size):
+                apply_records(conn, records, selected)
+                if progress:
+                    progress(records[-1].position, head)
+            for sql in later:
+                conn.execute(sql)
+            _check_foreign_keys(conn)
+            set_positions(conn, selected, head)
+        return ReplayReport(tuple(p.NAME for p in selected), head, head, time.perf_counter() - started)
 
 
-_CREATE_TABLE = re.compile(r"^\s*CREATE\s+TABLE\s+", re.IGNORECASE)
-_CREATE_INDEX = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+", re.IGNORECASE)
+def _rebuild_until(conn: apsw.Connection, selected: Sequence[ModuleType], limits: dict[str, int],
+                   batch_size: int) -> None:
+    """Apply the ledger to each projector up to its own limit (its live position)."""
+    until = max(limits.values(), default=0)
+    for records in read_batches(conn, 0, until, batch_size):
+        last = records[-1].position
+        for p in selected:
+            limit = limits[p.NAME]
+            if limit >= last:
+                apply_records(conn, records, [p])
+            elif limit >= records[0].position:
+                apply_records(conn, [r for r in records if r.position <= limit], [p])
 
 
-def create_shadow_tables(conn: apsw.Connection, projectors: Sequence[ModuleType]) -> None:
-    """TEMP tables shadowing the projectors' tables (and `projection_vars`), empty.
+def verify(conn: apsw.Connection, only: str | Sequence[str] | None = None, *, limit: int = 20,
+           batch_size: int = BATCH_SIZE) -> list[Difference]:
+    """Rebuild into scratch tables and list how the live tables differ; changes nothing.
 
-    Created inside the caller's transaction, so its ROLLBACK removes them again.
+    Each projection is rebuilt up to its own stored position, so a projection
+    that is behind is compared with what it should hold at that position (and
+    being behind is reported as a difference of `projection_state`).
     """
-    tables = [t for p in projectors for t in p.TABLES] + [_VARS]
-    lookups = {name for p in projectors for name in p.LOOKUP_INDEXES}
-    for table in tables:
-        create, indexes = table_ddl(conn, table)
-        conn.execute(_CREATE_TABLE.sub("CREATE TEMP TABLE ", create, count=1))
-        for name, sql in indexes:
-            if name in lookups:
-                conn.execute(_CREATE_INDEX.sub(lambda m: f"CREATE {m.group(1) or ''}INDEX temp.", sql, count=1))
+    selected = select(only)
+    foreign_keys = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    conn.execute("PRAGMA foreign_keys = OFF")  # shadows of one projection may lack their parent table
+    try:
+        with translated(conn.filename), _cache(conn, CACHE_KIB):
+            conn.execute("BEGIN")
+            try:
+                states = read_states(conn)
+                head = ledger_head(conn)
+                try:
+                    create_shadow_tables(conn, selected)
+                except LookupError as exc:
+                    raise ProjectionError(str(exc)) from None
+                limits = {p.NAME: states[p.NAME].position if p.NAME in states else 0 for p in selected}
+                _rebuild_until(conn, selected, limits, batch_size)
+                return _differences(conn, selected, states, head, limit)
+            finally:
+                conn.execute("ROLLBACK")
+    finally:
+        if foreign_keys:
+            conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _differences(conn: apsw.Connection, selected: Sequence[ModuleType], states: dict, head: int,
+                 limit: int) -> list[Difference]:
+    out: list[Difference] = []
+    for p in selected:
+        s = states.get(p.NAME)
+        if s is None:
+            out.append(Difference("projection_state", f"name={p.NAME!r}", None, (p.VERSION, head),
+                                  note="never built: run `python cli.py replay`"))
+        elif s.version != p.VERSION:
+            out.append(Difference("projection_state", f"name={p.NAME!r}", tuple(s), (p.VERSION, head),
+                                  note=f"built by version {s.version}, the code is version {p.VERSION}: "
+                                       f"run `python cli.py replay`"))
+        elif s.position != head:
+            out.append(Difference("projection_state", f"name={p.NAME!r}", tuple(s), (p.VERSION, head),
+                                  note=f"at position {s.position}, the ledger is at {head}"))
+        for table in p.TABLES:
+            out.extend(compare_table(conn, table, limit=limit))
+        out.extend(compare_table(conn, "projection_vars", where="projection = ?", params=(p.NAME,),
+                                 limit=limit))
+    return out
