@@ -102,15 +102,18 @@ def _ranges(head: int, parts: int) -> list[tuple[int, int]]:
 
 
 def _scan_all(db_path: str, head: int, since: str, until: str, jobs: int) -> list[RangeScan]:
-    """Scan 1..head in `jobs` ranges, one in this process and the rest in forked workers."""
+    """Scan 1..head in `jobs` ranges, one in this process and the rest in worker processes."""
     low = -(1 << 62)  # the first range also owns table rows with impossible ids
     if head == 0:
         return [scan_range(db_path, 1, 0, since=since, until=until, table_from=low)]
     if jobs <= 1 or head < PARALLEL_MIN_ROWS:
         return [scan_range(db_path, 1, head, since=since, until=until, table_from=low)]
     bounds = _ranges(head, jobs)
+    # forkserver, not fork: the caller may have threads (an event loop, a server in a test),
+    # and forking a threaded process can deadlock the child. Its start-up (~0.2 s) is small
+    # next to a scan big enough to be split.
     methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     with ProcessPoolExecutor(max_workers=len(bounds) - 1, mp_context=ctx) as pool:
         futures = [pool.submit(scan_range, db_path, a, b, since=since, until=until)
                    for a, b in bounds[1:]]

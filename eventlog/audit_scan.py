@@ -41,8 +41,9 @@ ANSWERS = frozenset({"response.received", RATE_LIMITED, "request.transport_error
 NOTED = frozenset({"worker.started", "worker.emergency_stop", "stream.gap"})
 NEEDED = ANSWERS | NOTED | {SENT, QUEUED}
 TABLE_COLUMNS = ("id", "timestamp", "request_type", "response_status", "company_number", "request_id")
-_TABLE_SQL = (f"SELECT {', '.join(TABLE_COLUMNS)} FROM api_rate_limit_log "
-              "WHERE id BETWEEN ? AND ? ORDER BY id")
+# Read in the order the scan compares: what the send fixes first, the status its answer sets last.
+_TABLE_SQL = ("SELECT id, timestamp, request_type, company_number, request_id, response_status "
+              "FROM api_rate_limit_log WHERE id BETWEEN ? AND ? ORDER BY id")
 _NEEDED_SQL = ", ".join(f"'{t}'" for t in sorted(NEEDED))
 # event_data only for the entries the audit reads (in a real ledger most rows are stream events).
 _ROWS_SQL = (f"SELECT id, event_type, received_at, CASE WHEN event_type IN ({_NEEDED_SQL}) "
@@ -116,6 +117,15 @@ class RangeScan(msgspec.Struct):
     malformed: list[tuple[int, str, str]] = msgspec.field(default_factory=list)
 
 
+def _as_row(ident: tuple, status: int) -> tuple:
+    """(id, timestamp, type, company, request_id) + status, in `TABLE_COLUMNS` order."""
+    return ident[:3] + (status,) + ident[3:]
+
+
+def _found(trow: tuple) -> tuple:
+    return trow[:3] + (trow[5],) + trow[3:5]
+
+
 def scan_range(db_path: str, first: int, last: int, *, since: str = "", until: str = "\uffff",
                table_from: int | None = None, queued_memory: int = 100_000) -> RangeScan:
     """Scan positions `first..last` of the ledger (and the table rows `table_from..last`).
@@ -159,16 +169,25 @@ def _scan(conn, first, last, since, until, table_from, queued_memory) -> RangeSc
     recent: set[str] = set()
     older: set[str] = set()
     in_flight: dict[tuple[str, int], int] = {}
-    held: dict[int, tuple[tuple, tuple | None]] = {}  # position -> (expected row, table row)
+    # The table row of each send in flight, already matched but for its status, which the
+    # answer decides. A row that is missing or already differs waits in `odd` (rare) instead.
+    held: dict[int, tuple | None] = {}
+    odd: dict[int, tuple[tuple, tuple | None]] = {}
     table = conn.cursor().execute(_TABLE_SQL, (table_from, last))
     trow = next(table, None)
     sends = queued = answers = rows = 0
 
-    def settle(expected: tuple, found: tuple | None) -> None:
+    def settle(pos: int, status: int, found: tuple | None) -> None:
+        """Record what is wrong with the row of the send at `pos` (only called when something is)."""
         if found is None:
-            issues.append(TableIssue("missing", expected[0], expected, None))
-        elif found != expected:
-            issues.append(TableIssue("mismatch", expected[0], expected, found))
+            ident, row = odd.pop(pos)
+            expected = _as_row(ident, status)
+            if row is None:
+                issues.append(TableIssue("missing", pos, expected, None))
+            else:
+                issues.append(TableIssue("mismatch", pos, expected, _found(row)))
+        elif found[5] != status:
+            issues.append(TableIssue("mismatch", pos, _as_row(found[:5], status), _found(found)))
 
     if fast:
         cursor = conn.cursor().execute(_ROWS_SQL, (first, last))
@@ -202,25 +221,34 @@ def _scan(conn, first, last, since, until, table_from, queued_memory) -> RangeSc
                     push_time(to_us(at))
                     push_pos(pos)
                 while trow is not None and trow[0] < pos:
-                    issues.append(TableIssue("extra", trow[0], None, trow))
+                    issues.append(TableIssue("extra", trow[0], None, _found(trow)))
                     trow = next(table, None)
-                if trow is not None and trow[0] == pos:
-                    found, trow = trow, next(table, None)
+                ident = (pos, at, s.kind, s.company_number, rid)
+                if trow is not None and trow[0] == pos and trow[:5] == ident:
+                    held[pos] = trow
+                    trow = next(table, None)
                 else:
-                    found = None
+                    held[pos] = None
+                    if trow is not None and trow[0] == pos:
+                        odd[pos] = (ident, trow)
+                        trow = next(table, None)
+                    else:
+                        odd[pos] = (ident, None)
                 key = (rid, s.page_start)
                 superseded = in_flight.get(key)
                 if superseded is not None:  # a re-send: the older one will never be answered
-                    settle(*held.pop(superseded))
+                    row = held.pop(superseded)
+                    if row is None or row[5] != 0:
+                        settle(superseded, 0, row)
                 in_flight[key] = pos
-                held[pos] = ((pos, at, s.kind, 0, s.company_number, rid), found)
             elif event_type in ANSWERS:
                 a = dec_answer(data)
                 answers += 1
                 sent_at = in_flight.pop((a.request_id, a.page_start), None)
                 if sent_at is not None:
-                    expected, found = held.pop(sent_at)
-                    settle(expected[:3] + (a.status,) + expected[4:], found)
+                    row = held.pop(sent_at)
+                    if row is None or row[5] != a.status:
+                        settle(sent_at, a.status, row)
                 if event_type == RATE_LIMITED:
                     noted.append(Noted(pos, event_type, at, data))
             elif event_type == QUEUED:
@@ -237,10 +265,12 @@ def _scan(conn, first, last, since, until, table_from, queued_memory) -> RangeSc
         out.chain_bad = expected_pos
         out.chain_reason = f"position {expected_pos} is missing (next is {after})"
     while trow is not None:
-        issues.append(TableIssue("extra", trow[0], None, trow))
+        issues.append(TableIssue("extra", trow[0], None, _found(trow)))
         trow = next(table, None)
     for (rid, page), pos in in_flight.items():
-        out.pending.append(Pending(pos, rid, page, held.pop(pos)[0]))
+        row = held.pop(pos)
+        ident = row[:5] if row is not None else odd.pop(pos)[0]
+        out.pending.append(Pending(pos, rid, page, _as_row(ident, 0)))
     out.pending.sort(key=lambda p: p.position)
     out.rows, out.sends, out.queued, out.answers = rows, sends, queued, answers
     out.table_checked = sends

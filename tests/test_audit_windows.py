@@ -82,11 +82,11 @@ def test_the_profile_keeps_every_peak():
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=5_000), max_size=60),
-       st.integers(min_value=1, max_value=2_000))
-def test_matches_brute_force(points, span):
+       st.integers(min_value=1, max_value=2_000), st.integers(min_value=1, max_value=8))
+def test_matches_brute_force(points, span, chunk):
     times = sorted(points)
     arr = array("q", times)
-    counts = window_counts(arr, span)
+    counts = window_counts(arr, span, chunk=chunk)  # small chunks: windows cross chunk edges
     assert list(counts) == [sum(1 for x in times if t <= x < t + span) for t in times]
     stats = window_stats(arr, span, limit=3)
     assert (stats.max.count if stats.max else 0) == brute_max(times, span)

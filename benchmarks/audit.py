@@ -1,0 +1,208 @@
+"""Auditing a ledger of 1,000,000 requests: seconds and peak memory.
+
+    python benchmarks/audit.py                     # 1,000,000 requests (fixture cached in /tmp)
+    python benchmarks/audit.py --requests 50000    # a quick check that it works
+    python benchmarks/audit.py --sizes 250000,1000000   # memory at two sizes: is it flat?
+
+The fixture (`benchmarks/audit_fixture.py`): per request a `request.queued`, a `request.sent`
+and a `response.received` with a ~500-byte profile body, sent every 0.5-0.55 s (~1.9 req/s), three
+honoured 429s, a stream gap: 3,000,002 entries, ~1.9 GB. Built once (~1.5 min), cached under
+/tmp. Before measuring, the file is read once so every run starts from a warm page cache.
+
+Each measurement runs in its own child process, so its memory is its own:
+- window check: `window_stats` on the 1M send times (µs), after reading them with one SELECT
+  (timed separately); baseline: the simulator's `max_in_any_window` on float seconds, which
+  must agree on the maximum;
+- whole audit (`eventlog.audit.audit`): chain + windows + cooldowns + orphans + table, with the
+  default parallel ranges and with one process; baseline: `Ledger.verify()` alone.
+Memory: peak anonymous RSS (`RssAnon`, sampled every 20 ms) of the process and of its forked
+workers. File pages mapped by SQLite's mmap are the OS page cache, not the audit's memory, so
+they are left out (ru_maxrss, which counts them, is printed too). CPU seconds (user+sys, workers
+included) are printed next to wall seconds: on a shared 2-core machine wall time mostly measures
+the neighbours; the load average is printed with each run.
+
+Goals (issue 6): window check <= 0.5 s, whole audit with the hash chain <= 3 s, memory flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.audit_fixture import ensure_fixture  # noqa: E402
+
+
+def _rss_anon_kb(pid: int | str = "self") -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class PeakSampler:
+    """Peak RssAnon of this process and (summed) of its live children, sampled in a thread."""
+
+    def __init__(self, every: float = 0.02):
+        self.every = every
+        self.self_kb = self.children_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _children(self) -> list[str]:
+        me = os.getpid()
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        if int(f.read().rsplit(")", 1)[1].split()[1]) == me:
+                            found.append(entry)
+                except (OSError, ValueError, IndexError):
+                    continue
+        return found
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.self_kb = max(self.self_kb, _rss_anon_kb())
+            self.children_kb = max(self.children_kb, sum(_rss_anon_kb(p) for p in self._children()))
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> "PeakSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.self_kb = max(self.self_kb, _rss_anon_kb())
+
+
+def _cpu() -> float:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _timed(fn):
+    wall, cpu = time.perf_counter(), _cpu()
+    result = fn()
+    return result, time.perf_counter() - wall, _cpu() - cpu
+
+
+# --- measurements, each run in a child: `audit.py --measure NAME --db PATH` ------------------
+
+
+def send_times(db: str):
+    from array import array
+
+    import apsw
+
+    from eventlog.audit_time import to_us
+
+    conn = apsw.Connection(db, flags=apsw.SQLITE_OPEN_READONLY)
+    conn.execute("PRAGMA mmap_size=17179869184")
+    times = array("q", (to_us(at) for (at,) in conn.execute(
+        "SELECT received_at FROM event_log WHERE event_type = 'request.sent' ORDER BY id")))
+    conn.close()
+    return times
+
+
+def measure(name: str, db: str) -> dict:
+    out: dict = {"load": " ".join(f"{x:.1f}" for x in os.getloadavg())}
+    with PeakSampler() as peak:
+        if name == "window":
+            from eventlog.audit_windows import window_stats
+
+            times, out["read_s"], out["read_cpu_s"] = _timed(lambda: send_times(db))
+            stats, out["wall_s"], out["cpu_s"] = _timed(lambda: window_stats(times, 300_000_000, 600))
+            out["max"], out["sends"] = stats.max.count, stats.sends
+        elif name == "window-baseline":
+            from eventlog.simulator import max_in_any_window
+
+            floats = [t / 1e6 for t in send_times(db)]
+            out["max"], out["wall_s"], out["cpu_s"] = _timed(lambda: max_in_any_window(floats, 300.0))
+        elif name in ("audit", "audit-1"):
+            from eventlog.audit import audit
+
+            report, out["wall_s"], out["cpu_s"] = _timed(
+                lambda: audit(db, jobs=1 if name == "audit-1" else None))
+            out["verdict"], out["max"] = report.verdict, report.windows.max.count
+            out["chain_ok"], out["entries"] = report.chain.ok, report.chain.checked
+            out["table_ok"], out["sent"] = report.table.ok, report.requests.sent
+        elif name == "verify":
+            from eventlog.db import connect
+            from eventlog.ledger import Ledger
+
+            rep, out["wall_s"], out["cpu_s"] = _timed(lambda: Ledger(connect(db, readonly=True)).verify())
+            out["chain_ok"], out["entries"] = rep.ok, rep.checked
+        else:
+            raise SystemExit(f"unknown measurement {name}")
+    out["peak_anon_mb"] = round(peak.self_kb / 1024, 1)
+    out["peak_anon_workers_mb"] = round(peak.children_kb / 1024, 1)
+    out["ru_maxrss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
+
+
+def run_child(name: str, db: str) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--measure", name, "--db", db],
+                          capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def warm(path: str) -> None:
+    with open(path, "rb") as f:
+        while f.read(1 << 24):
+            pass
+
+
+def report(requests: int, names: list[str]) -> dict[str, dict]:
+    db, built = ensure_fixture(requests)
+    size_gb = os.path.getsize(db) / 1e9
+    print(f"\n== {requests:,} requests: {db} ({size_gb:.2f} GB"
+          + (f", built in {built:.0f} s)" if built else ", cached)"))
+    warm(db)
+    results = {}
+    for name in names:
+        r = results[name] = run_child(name, db)
+        extra = {k: v for k, v in r.items() if k not in ("wall_s", "cpu_s", "load")}
+        print(f"{name:16s} wall {r['wall_s']:6.2f} s  cpu {r['cpu_s']:6.2f} s  load {r['load']}  {extra}")
+    if "window" in results and "window-baseline" in results:
+        assert results["window"]["max"] == results["window-baseline"]["max"], "window checks disagree"
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=1_000_000)
+    parser.add_argument("--sizes", help="comma-separated request counts (overrides --requests)")
+    parser.add_argument("--only", help="comma-separated measurements")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.db)))
+        return
+    names = (args.only.split(",") if args.only else
+             ["window", "window-baseline", "audit", "audit-1", "verify"])
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [args.requests]
+    for n in sizes:
+        report(n, names)
+
+
+if __name__ == "__main__":
+    main()
