@@ -38,6 +38,7 @@ def log():
     yield logging.getLogger("eventlog.worker")
     root.handlers[:] = saved[1]
     root.setLevel(saved[0])
+    logging.captureWarnings(False)
 
 
 def lines(stream: io.StringIO) -> list[dict]:
