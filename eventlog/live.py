@@ -125,7 +125,7 @@ class LiveFeed:
             self.clients.add(resp)
             try:
                 await self._pump(resp, position)
-            except (ConnectionResetError, asyncio.CancelledError):
+            except ConnectionResetError:
                 pass  # the client went away: it will come back with Last-Event-ID
             finally:
                 self.clients.discard(resp)

@@ -24,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from .probe import LATENCY_SAMPLE, Probe
+from .queue import depth_by_priority
 
 __all__ = ["ChledgerCollector", "metrics_registry", "render_metrics", "CONTENT_TYPE_LATEST"]
 
@@ -106,8 +107,6 @@ class ChledgerCollector(Collector):
                                 value=failed / answered if answered else 0.0)
 
     def _pipeline(self, p: Probe) -> Iterator[Metric]:
-        from .queue import depth_by_priority
-
         depth = GaugeMetricFamily(_P + "queue_depth", "Requests queued or in flight (request_queue)",
                                   labels=["priority"])
         for priority, n in depth_by_priority(p.conn).items():

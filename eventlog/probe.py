@@ -40,7 +40,12 @@ CHECKS = ("connection", "processing", "database", "memory")
 
 
 class WorkerView(Protocol):
-    """What the health server reads from the worker. `Worker` provides it."""
+    """What the health server reads from the worker. `Worker` provides it.
+
+    Optional: a `stream_paused` attribute (str or None). When it holds a reason
+    (e.g. "outside business hours"), a disconnected stream is on purpose and the
+    connection check passes, saying so.
+    """
 
     conn: apsw.Connection  # only `conn.filename` is used: the server opens its own
     settings: Settings
@@ -117,6 +122,9 @@ class Probe:
 
     def check_connection(self, now: float) -> Check:
         """Every stream connected, and heard from (a heartbeat will do) within READ_TIMEOUT."""
+        paused = getattr(self.view, "stream_paused", None)
+        if paused:
+            return Check(True, f"paused on purpose: {paused}")
         stats = self.streams()
         if not stats:
             return Check(False, "no stream client is running")

@@ -17,7 +17,7 @@ import click
 import msgspec
 import apsw
 
-from .clock import Clock, SystemClock, from_epoch, to_epoch
+from .clock import Clock, FixedClock, SystemClock, from_epoch, to_epoch
 from .db import connect, translated
 from .errors import ChledgerError, DatabaseError
 from .limiter import SlidingWindowLimiter
@@ -49,7 +49,7 @@ class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
     generated_at: str
     ledger_head: int
     # companies by company_processing_state.processing_state
-    companies_detected: int  # every company that entered the pipeline
+    companies_detected: int  # every company that entered the pipeline (any state)
     companies_completed: int
     companies_failed: int
     companies_in_progress: int  # neither completed nor failed
@@ -106,7 +106,7 @@ def collect_status(conn: apsw.Connection, settings: Settings, now: float, *,
         detected = sum(states.values())
         completed, failed = states.get("completed", 0), states.get("failed", 0)
         with_officers = int(_one(conn, "SELECT COUNT(DISTINCT company_number) FROM officers") or 0)
-        limiter = SlidingWindowLimiter(conn, SystemClock(), limit=settings.rate_limit_requests,
+        limiter = SlidingWindowLimiter(conn, FixedClock(now), limit=settings.rate_limit_requests,
                                        window=settings.rate_limit_window,
                                        slack=settings.rate_limit_slack)
         used = limiter.in_window(now)

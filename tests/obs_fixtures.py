@@ -85,6 +85,7 @@ class FakeView:
                                                                 read_timeout=90.0))
     streams: list[StreamStats] = field(default_factory=list)
     started_at: float = 0.0
+    stream_paused: str | None = None
 
     def __post_init__(self) -> None:
         s = self.settings

@@ -75,6 +75,14 @@ async def test_health_is_503_when_the_stream_is_silent_beyond_read_timeout(serve
     assert (await get_json(server.url + "/health"))[0] == 200
 
 
+async def test_a_deliberate_pause_is_not_a_failure(server, view):
+    view.streams[0].connected = False
+    view.stream_paused = "outside business hours"
+    status, body = await get_json(server.url + "/health")
+    assert status == 200
+    assert body["checks"]["connection"]["detail"] == "paused on purpose: outside business hours"
+
+
 async def test_health_is_503_without_any_stream_client(server, view):
     view.streams.clear()
     status, body = await get_json(server.url + "/health")
@@ -126,6 +134,21 @@ async def test_database_check_fails_when_its_connection_is_gone(server):
     status, body = await get_json(server.url + "/health")
     assert status == 503 and "database" in body["failed"]
     assert "SELECT 1 failed" in body["checks"]["database"]["detail"]
+
+
+async def test_reads_never_wait_on_the_workers_write_transaction(server, conn):
+    """The server's own read-only connection reads past the worker's BEGIN IMMEDIATE."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        add_queued(conn, "q-uncommitted", 0, at=NOW)
+        async with asyncio.timeout(2):
+            status, body = await get_json(server.url + "/health")
+            async with aiohttp.ClientSession() as s, s.get(server.url + "/metrics") as r:
+                metrics = await r.text()
+    finally:
+        conn.execute("ROLLBACK")
+    assert status == 200, body
+    assert 'chledger_queue_depth{priority="HIGH"} 0.0' in metrics  # uncommitted: not seen
 
 
 async def test_a_port_in_use_is_one_clear_error(server, view):

@@ -145,10 +145,12 @@ async def test_page_updates_live_and_misses_nothing_across_a_reconnect(conn, clo
                 "document.getElementById('window').textContent")
 
             # cut the stream; what is appended while the browser is away still arrives
+            assert list(srv.feed.resumed_from) == [], "the browser reconnected on its own"
             assert srv.feed.drop_clients() == 1
             append(ledger, 2)
             assert await browser.wait_for(f"{ROWS}.length === 6 && {ROWS}") == [6, 5, 4, 3, 2, 1]
-            assert list(srv.feed.resumed_from) == [4]  # the browser's own Last-Event-ID
+            resumed = list(srv.feed.resumed_from)
+            assert resumed == [4], f"resumed from {resumed}"  # the browser's own Last-Event-ID
             assert await browser.wait_for(
                 "document.getElementById('feed-state').textContent === 'live'")
 
