@@ -38,17 +38,39 @@ def db_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
+def _config_path() -> str | None:
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx else None
+    return (root.obj or {}).get("config") if root else None
+
+
 def settings_from(**flags: Any):
+    """Flags, then environment, then the `--config` file, then defaults; logging set up to match."""
+    import os
+
+    from eventlog.configfile import read_config_file
+    from eventlog.logs import setup_logging
     from eventlog.settings import load_settings
 
-    return load_settings(flags)
+    path = _config_path()
+    file_values = read_config_file(path) if path else None
+    settings = load_settings(flags, os.environ, file_values)
+    setup_logging(settings.log_level, json_lines={"json": True, "text": False}.get(settings.log_format),
+                  secrets=[k for k in (settings.api_key, settings.stream_key) if k],
+                  sample_rate=settings.log_sample_rate)
+    return settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="chledger", prog_name="chledger")
-def cli() -> None:
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="CHLEDGER_CONFIG",
+              default=None, help="YAML config file (seed 003's shape; see docs/operations.md). "
+              "Flags and environment override it.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
     """Follow the Companies House stream, fetch what matters within the
     rate limit, and prove it from an append-only ledger."""
+    ctx.obj = {"config": config_path}
 
 
 @cli.command()
@@ -209,6 +231,99 @@ def audit(database_path: str | None, since: str | None, until: str | None, limit
         sys.exit(2)
     sys.exit(run_audit(settings.database_path, since=since, until=until, limit=limit, window=window,
                        as_json=as_json, plot=plot))
+
+
+@cli.command("config")
+@db_option
+@known_errors
+def config_cmd(database_path: str | None) -> None:
+    """Print the effective settings and where each came from, keys masked.
+
+    \b
+    Example:
+        python cli.py --config chledger.yaml config
+    """
+    import os
+
+    from eventlog.configfile import read_config_file, render_effective
+
+    flags = {"database_path": database_path}
+    settings = settings_from(**flags)
+    path = _config_path()
+    click.echo(render_effective(settings, flags=flags, env=os.environ,
+                                file_values=read_config_file(path) if path else None, config_path=path))
+
+
+def _progress_bar(label: str):
+    """A progress callback that draws a bar on a terminal and stays quiet otherwise."""
+    state: dict[str, Any] = {}
+
+    def progress(done: int, total: int) -> None:
+        if not sys.stderr.isatty():
+            return
+        if "bar" not in state:
+            state["bar"] = click.progressbar(length=max(total, 1), label=label, file=sys.stderr)
+            state["bar"].__enter__()
+            state["done"] = 0
+        state["bar"].update(done - state["done"])
+        state["done"] = done
+
+    def close() -> None:
+        if "bar" in state:
+            state["bar"].__exit__(None, None, None)
+
+    return progress, close
+
+
+@cli.command()
+@db_option
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "sqlite"]), default="csv", show_default=True)
+@known_errors
+def export(database_path: str | None, out: str, fmt: str) -> None:
+    """Export companies with their officers (CSV, JSON lines, or a SQLite copy).
+
+    Taken from one consistent snapshot: safe while the worker runs.
+
+    \b
+    Example:
+        python cli.py export companies.csv
+        python cli.py export --format jsonl companies.jsonl
+    """
+    from eventlog.export import export as run
+
+    settings = settings_from(database_path=database_path)
+    progress, close = _progress_bar("exporting")
+    try:
+        report = run(settings.database_path, out, fmt, progress=progress)  # type: ignore[arg-type]
+    finally:
+        close()
+    click.echo(f"{report.path}: {report.companies} companies, {report.officers} officers "
+               f"as of ledger position {report.position}"
+               + (f" ({report.orphan_officers} officers without a company row left out)"
+                  if report.orphan_officers else ""))
+
+
+@cli.command()
+@db_option
+@click.argument("out", type=click.Path(dir_okay=False))
+@known_errors
+def backup(database_path: str | None, out: str) -> None:
+    """Copy the database with SQLite's online backup API (safe while the worker runs).
+
+    \b
+    Example:
+        python cli.py backup /var/data/backups/companies-$(date +%F).db
+    """
+    from eventlog.export import backup as run
+
+    settings = settings_from(database_path=database_path)
+    progress, close = _progress_bar("backing up")
+    try:
+        report = run(settings.database_path, out, progress=progress)
+    finally:
+        close()
+    click.echo(f"{report.path}: a consistent copy as of ledger position {report.position}")
 
 
 def main() -> None:

@@ -230,7 +230,7 @@ def _flatten(obj: _Section, out: dict[str, Any]) -> None:
 
 def _check(name: str, value: Any, where: str) -> Any:
     """The same per-setting check `load_settings` makes, reported with the key path."""
-    from .settings import _convert  # the one validator of every setting
+    from .settings import convert as _convert  # the one validator of every setting
 
     path = FILE_PATHS[name]
     shown = "(hidden)" if name in SECRET_FIELDS else repr(value)

@@ -16,7 +16,7 @@ import msgspec
 from .entries import Interest
 from .errors import ConfigError
 
-__all__ = ["Settings", "FIELDS", "load_settings", "SECRET_FIELDS"]
+__all__ = ["Settings", "FIELDS", "load_settings", "convert", "SECRET_FIELDS"]
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,6 +26,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_url: str = "https://api.company-information.service.gov.uk"
     database_path: str = "companies.db"
     log_level: str = "INFO"
+    log_format: str = "auto"
+    log_sample_rate: float = 0.1
     max_retries: int = 10
     initial_retry_delay: float = 1.0
     max_retry_delay: float = 300.0
@@ -95,6 +97,8 @@ FIELDS: dict[str, tuple[str, str, Callable[[Any], bool] | None]] = {
     "api_url": ("COMPANIES_HOUSE_API_URL", "an http(s) URL", _url),
     "database_path": ("DATABASE_PATH", "a file path", lambda v: bool(v.strip())),
     "log_level": ("LOG_LEVEL", "one of " + ", ".join(_LOG_LEVELS), lambda v: v.upper() in _LOG_LEVELS),
+    "log_format": ("LOG_FORMAT", "one of auto, json, text", lambda v: v in ("auto", "json", "text")),
+    "log_sample_rate": ("LOG_SAMPLE_RATE", "a share from 0 to 1", lambda v: 0 <= v <= 1),
     "max_retries": ("MAX_RETRIES", "a whole number >= 0", _at_least(0)),
     "initial_retry_delay": ("INITIAL_RETRY_DELAY", "seconds > 0", _positive),
     "max_retry_delay": ("MAX_RETRY_DELAY", "seconds > 0", _positive),
@@ -121,6 +125,11 @@ FIELDS: dict[str, tuple[str, str, Callable[[Any], bool] | None]] = {
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+
+def convert(name: str, raw: Any, source: str) -> Any:
+    """Check and convert one setting's raw value; the one validator every source goes through."""
+    return _convert(name, raw, source)
 
 
 def _convert(name: str, raw: Any, source: str) -> Any:

@@ -123,7 +123,8 @@ class Worker:
     async def _progress_loop(self) -> None:
         while not self.stop.is_set():
             await _first(self.stop.wait(), asyncio.sleep(self.progress_interval))
-            self.report(self.summary())
+            if not self.stop.is_set():  # the final summary is printed on the way out
+                self.report(self.summary())
 
     # --- running --------------------------------------------------------------------
 
@@ -237,18 +238,66 @@ async def _main(settings: Settings, simulate: bool, duration: float | None,
     with worker_lock(settings.database_path):
         check_versions(conn)
         catch_up(conn)
-        loop = asyncio.get_running_loop()
         async with contextlib.AsyncExitStack() as stack:
             if simulate:
                 settings = await stack.enter_async_context(simulated(settings))
+            return await _sessions(settings, conn, duration, report, progress_interval)
+
+
+async def _sessions(settings: Settings, conn, duration: float | None,
+                    report: Callable[[str], None] | None, progress_interval: float) -> int:
+    """Run the worker; with BUSINESS_HOURS, one session per opening, sleeping in between.
+
+    Each session resumes the stream from the ledger's last timepoint, so the
+    hours closed cost nothing but latency.
+    """
+    from .schedule import is_open, next_change, wait_until_open
+
+    loop = asyncio.get_running_loop()
+    shutdown = asyncio.Event()
+    current: list[Worker] = []
+    clock = SystemClock()
+    say = report or (lambda line: print(line, file=sys.stderr, flush=True))
+
+    def on_signal(sig: signal.Signals) -> None:
+        shutdown.set()
+        for w in current:
+            _on_signal(w, sig)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    deadline = None if duration is None else loop.time() + duration
+    try:
+        while True:
+            if settings.business_hours and not is_open(_utcnow(clock)):
+                opens = next_change(_utcnow(clock))
+                say(f"outside business hours: sleeping until {opens.isoformat()}")
+                waiter = wait_until_open(clock, asyncio.sleep)
+                limit = None if deadline is None else max(deadline - loop.time(), 0)
+                await _first(shutdown.wait(), asyncio.wait_for(waiter, limit))
+                if shutdown.is_set() or (deadline is not None and loop.time() >= deadline):
+                    return 0
+            left = None if deadline is None else max(deadline - loop.time(), 0)
+            session = left
+            if settings.business_hours:
+                closes = (next_change(_utcnow(clock)) - _utcnow(clock)).total_seconds()
+                session = closes if left is None else min(left, closes)
             worker = Worker(settings, conn, report=report, progress_interval=progress_interval)
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, _on_signal, worker, sig)
-            try:
-                return await worker.run(duration)
-            finally:
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    loop.remove_signal_handler(sig)
+            current[:] = [worker]
+            code = await worker.run(session)
+            if code != 0 or shutdown.is_set() or not settings.business_hours:
+                return code
+            if deadline is not None and loop.time() >= deadline:
+                return code
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def _utcnow(clock: Clock):
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(clock.now(), tz=timezone.utc)
 
 
 def _on_signal(worker: Worker, sig: signal.Signals) -> None:
