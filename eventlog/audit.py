@@ -172,11 +172,11 @@ def collect(db_path: str, *, since: str | None = None, until: str | None = None,
     if limit < 1 or window <= 0:
         raise ChledgerError(f"the limit must be at least 1 and the window positive "
                             f"(got {limit} per {window} s)")
-    times, positions = array("q"), array("q")
-    for s in scans:
+    times, positions = scans[0].times, scans[0].positions  # extended in place: no second copy
+    for s in scans[1:]:
         times.extend(s.times)
         positions.extend(s.positions)
-        s.times = s.positions = array("q")  # free as we go: the merged copies are enough
+        s.times = s.positions = array("q")  # free as we go
     span = round(window * 1_000_000)
     in_order = is_sorted(times)
     limited = [(n.position, to_us(n.received_at), n.data) for s in scans for n in s.noted

@@ -315,3 +315,14 @@ def test_cli_wrapper_exit_codes_and_output(book, tmp_path):
     assert over.exit_code == 1 and json.loads(over.output)["violation_counts"]["window"] == 1
     missing = runner.invoke(audit_command, ["--db", str(tmp_path / "gone.db")])
     assert missing.exit_code == 2
+
+
+def test_a_send_with_a_garbled_time_or_body_is_malformed_not_a_crash(book):
+    positions = book.sends([10, 11])
+    book.drop_triggers()
+    book.execute("UPDATE event_log SET received_at = 'yesterday' WHERE id = ?", (positions[0],))
+    book.execute("UPDATE event_log SET event_data = '{\"type\": \"request.sent\"}' WHERE id = ?",
+                 (positions[1],))
+    r = audit(book.path)
+    assert r.violation_counts["malformed"] == 2 and not r.chain.ok
+    assert r.requests.sent == 1  # the one whose time could be read still counts
