@@ -15,7 +15,7 @@ timeline, ~1.5 KiB each), each into a fresh ledger file:
                    event as it goes, so its own speed is part of the figure)
   + projections    the same with projections.attach(ledger), when it exists
 
-Usage:  python benchmarks/stream.py [--events 50000] [--batch-size 100] [--rounds 3]
+Usage:  python benchmarks/stream.py [--events 50000] [--batch-size 100] [--rounds 3] [--no-projections]
 """
 
 from __future__ import annotations
@@ -70,21 +70,21 @@ def fresh_ledger(folder: str, name: str, attach: bool) -> Ledger:
     return ledger
 
 
-def bench_parse(body: bytes) -> tuple[float, list]:
-    start = time.perf_counter()
+def bench_parse(body: bytes) -> tuple[float, float, list]:
+    start, cpu = time.perf_counter(), time.process_time()
     splitter = LineSplitter()
     entries = []
     for i in range(0, len(body), 65536):
         for line in splitter.feed(body[i:i + 65536]):
             entries.append(decode_line("companies", line))
-    return time.perf_counter() - start, entries
+    return time.perf_counter() - start, time.process_time() - cpu, entries
 
 
-def bench_raw_append(ledger: Ledger, entries: list, batch_size: int) -> float:
-    start = time.perf_counter()
+def bench_raw_append(ledger: Ledger, entries: list, batch_size: int) -> tuple[float, float]:
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(0, len(entries), batch_size):
         ledger.append_many(entries[i:i + batch_size])
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 # --- the servers, each in its own process so the client has a core to itself ------------------
@@ -126,8 +126,9 @@ async def serve(app: web.Application) -> None:
 
 
 async def bench_stream(ledger: Ledger, server: list[str], n: int, batch_size: int,
-                       resume: bool) -> tuple[float, int]:
-    """Seconds from connected to the n-th event recorded, and how many commits it took."""
+                       resume: bool) -> tuple[float, float, int]:
+    """Seconds (wall, this process's CPU) from connected to the n-th event recorded, and
+    how many commits it took. The server's CPU is its own process's, not counted."""
     proc = await asyncio.create_subprocess_exec(sys.executable, __file__, *server,
                                                 stdout=asyncio.subprocess.PIPE)
     try:
@@ -144,21 +145,21 @@ async def bench_stream(ledger: Ledger, server: list[str], n: int, batch_size: in
         task = asyncio.create_task(client.run(stop))
         while not client.stats.connected and not task.done():
             await asyncio.sleep(0.001)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         while client.stats.events < n and not task.done():
             await asyncio.sleep(0.002)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         stop.set()
         await task
         assert client.stats.events == n and client.stats.rejected == 0, client.stats.as_dict()
-        return elapsed, client.stats.batches
+        return elapsed, cpu, client.stats.batches
     finally:
         proc.terminate()
         await proc.wait()
 
 
-def rate(n: int, seconds: float) -> str:
-    return f"{n / seconds:>9,.0f} events/s ({seconds:5.2f} s)"
+def rate(n: int, seconds: float, cpu: float) -> str:
+    return f"{n / seconds:>9,.0f} events/s ({seconds:5.2f} s) {n / cpu:>9,.0f} per CPU-s"
 
 
 async def main() -> None:
@@ -168,43 +169,48 @@ async def main() -> None:
                         help="BATCH_SIZE (BUFFER_SIZE stays at its default 1000)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="each row is the median of this many interleaved runs")
+    parser.add_argument("--no-projections", action="store_true",
+                        help="skip the rows with projections.attach (they take the longest)")
     args = parser.parse_args()
     n, batch = args.events, args.batch_size
     burst = max(batch, Settings().buffer_size)  # how big the client lets a batch grow in a burst
     try:
         import projections
-        can_attach = callable(getattr(projections, "attach", None))
+        can_attach = callable(getattr(projections, "attach", None)) and not args.no_projections
     except ImportError:
         can_attach = False
 
     body = make_body(n)
     print(f"{n:,} company-profile events, {len(body) / n:,.0f} bytes/line on average, "
           f"BATCH_SIZE {batch}, SQLite WAL + synchronous=FULL, median of {args.rounds} rounds")
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start "
+          "(other processes on the machine skew every row alike)")
     rows: dict[str, list[float]] = {}
     commits: dict[str, list[int]] = {}
     with tempfile.TemporaryDirectory() as folder:
         body_path = os.path.join(folder, "body.ndjson")
         Path(body_path).write_bytes(body)
         for r in range(args.rounds):
-            seconds, entries = bench_parse(body)
-            rows.setdefault("parse only (split + decode)", []).append(seconds)
+            seconds, cpu, entries = bench_parse(body)
+            rows.setdefault("parse only (split + decode)", []).append((seconds, cpu))
             for attach in ([False, True] if can_attach else [False]):
                 tag = " + projections" if attach else ""
                 for size in sorted({batch, burst}):
-                    raw = bench_raw_append(fresh_ledger(folder, f"raw{size}{attach}{r}", attach),
+                    timing = bench_raw_append(fresh_ledger(folder, f"raw{size}{attach}{r}", attach),
                                            entries, size)
-                    rows.setdefault(f"raw append_many, batches of {size}{tag}", []).append(raw)
+                    rows.setdefault(f"raw append_many, batches of {size}{tag}", []).append(timing)
                 for name, server, resume in (("fast server", ["--serve-fast", body_path], False),
                                              ("simulator", ["--serve-simulator", str(n)], True)):
                     label = f"stream client, {name}{tag}"
-                    took, flushes = await bench_stream(
+                    took, cpu, flushes = await bench_stream(
                         fresh_ledger(folder, f"{name[:4]}{attach}{r}", attach), server, n, batch,
                         resume)
-                    rows.setdefault(label, []).append(took)
+                    rows.setdefault(label, []).append((took, cpu))
                     commits.setdefault(label, []).append(flushes)
     baseline = {}
     for label, times in rows.items():
-        mid = statistics.median(times)
+        mid = statistics.median(t for t, _ in times)
+        cpu = statistics.median(c for _, c in times)
         extra = ""
         if label.startswith(f"raw append_many, batches of {burst}"):
             baseline[label.endswith("projections")] = mid
@@ -212,9 +218,9 @@ async def main() -> None:
             raw = baseline[label.endswith("projections")]
             extra = (f"  {raw / mid:4.0%} of raw append ({burst}), "
                      f"{n / statistics.median(commits[label]):,.0f} events/commit")
-        print(f"  {label:<48} {rate(n, mid)}{extra}")
+        print(f"  {label:<48} {rate(n, mid, cpu)}{extra}")
     if not can_attach:
-        print("  (projections.attach does not exist yet: measured without projections)")
+        print("  (measured without projections: --no-projections, or projections.attach missing)")
 
 
 if __name__ == "__main__":
