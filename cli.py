@@ -102,8 +102,11 @@ def migrate(database_path: str | None) -> None:
 @click.option("--duration", type=click.FloatRange(min=0), default=None, help="Stop after this many seconds.")
 @click.option("--progress-interval", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="Seconds between one-line progress summaries.")
+@click.option("--health-port", type=click.IntRange(0, 65535), default=None,
+              help="Serve /health, /metrics and the status page on this port (default: $HEALTH_PORT; 0 = off).")
 @known_errors
-def ingest(database_path: str | None, simulate: bool, duration: float | None, progress_interval: float) -> None:
+def ingest(database_path: str | None, simulate: bool, duration: float | None, progress_interval: float,
+           health_port: int | None) -> None:
     """Run the worker: stream in, queue, rate-limited fetches, projections.
 
     Stops cleanly on SIGTERM or Ctrl-C (exit 0). Exit 3 is an emergency stop
@@ -115,7 +118,7 @@ def ingest(database_path: str | None, simulate: bool, duration: float | None, pr
     """
     from eventlog.worker import run_worker
 
-    settings = settings_from(database_path=database_path)
+    settings = settings_from(database_path=database_path, health_port=health_port)
     code = run_worker(settings, simulate=simulate, duration=duration,
                       report=lambda line: click.echo(line, err=True), progress_interval=progress_interval)
     sys.exit(code)
@@ -189,6 +192,28 @@ def backfill(database_path: str | None, source, name: str | None, expires_days: 
 
 @cli.command()
 @db_option
+@click.option("--target", type=click.IntRange(min=1), default=10_000, show_default=True,
+              help="Companies with officers needed for READY FOR STREAMING API.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def status(database_path: str | None, target: int, as_json: bool) -> None:
+    """Where the pipeline stands: companies, officers against a target, window, queue, stream lag.
+
+    \b
+    Example:
+        python cli.py status --target 10000
+    """
+    from eventlog.status import run_status
+
+    try:
+        settings = settings_from(database_path=database_path)
+    except ChledgerError as exc:
+        click.echo(f"chledger: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(run_status(settings.database_path, target, as_json, settings=settings))
+
+
+@cli.command()
+@db_option
 @known_errors
 def replay(database_path: str | None) -> None:
     """Rebuild every projection from the ledger.
@@ -241,6 +266,7 @@ def config_cmd(database_path: str | None) -> None:
 
     \b
     Example:
+        python cli.py config
         python cli.py --config chledger.yaml config
     """
     import os
@@ -278,7 +304,9 @@ def _progress_bar(label: str):
 @cli.command()
 @db_option
 @click.argument("out", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "sqlite"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "sqlite"]), default="csv", show_default=True,
+              help="csv: a row per officer appointment; jsonl: a company per line with its officers; "
+                   "sqlite: a consistent copy of the whole database.")
 @known_errors
 def export(database_path: str | None, out: str, fmt: str) -> None:
     """Export companies with their officers (CSV, JSON lines, or a SQLite copy).

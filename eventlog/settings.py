@@ -98,7 +98,7 @@ FIELDS: dict[str, tuple[str, str, Callable[[Any], bool] | None]] = {
     "database_path": ("DATABASE_PATH", "a file path", lambda v: bool(v.strip())),
     "log_level": ("LOG_LEVEL", "one of " + ", ".join(_LOG_LEVELS), lambda v: v.upper() in _LOG_LEVELS),
     "log_format": ("LOG_FORMAT", "one of auto, json, text", lambda v: v in ("auto", "json", "text")),
-    "log_sample_rate": ("LOG_SAMPLE_RATE", "a share from 0 to 1", lambda v: 0 <= v <= 1),
+    "log_sample_rate": ("LOG_SAMPLE_RATE", "a fraction from 0 to 1", lambda v: 0 <= v <= 1),
     "max_retries": ("MAX_RETRIES", "a whole number >= 0", _at_least(0)),
     "initial_retry_delay": ("INITIAL_RETRY_DELAY", "seconds > 0", _positive),
     "max_retry_delay": ("MAX_RETRY_DELAY", "seconds > 0", _positive),

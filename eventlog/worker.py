@@ -68,6 +68,13 @@ class Worker:
         self.stream_events = 0
         self.stop_reason = "stopped"
         self.senders: list[Sender] = []
+        self.started_at = self.clock.now()
+        from .stream import stream_clients
+
+        self.stream_clients = stream_clients(settings, self.ledger, clock=self.clock, rng=self.rng)
+
+    def stream_stats(self) -> list:
+        return [c.stats for c in self.stream_clients]
 
     def _observe(self, conn, records: list[Record]) -> None:
         """Inline hook: note what the policy must look at (runs inside the append transaction)."""
@@ -152,8 +159,9 @@ class Worker:
             tasks = [asyncio.create_task(s.run(), name=f"sender-{i}") for i, s in enumerate(self.senders)]
             tasks.append(asyncio.create_task(self._policy_loop(), name="policy"))
             tasks.append(asyncio.create_task(self._progress_loop(), name="progress"))
-            tasks.append(asyncio.create_task(run_streams(self.settings, self.ledger, self.stop),
-                                             name="stream"))
+            tasks.append(asyncio.create_task(
+                run_streams(self.settings, self.ledger, self.stop, clients=self.stream_clients),
+                name="stream"))
             timer = asyncio.create_task(self._timer(duration))
             try:
                 exit_code = await self._supervise(tasks)
@@ -267,10 +275,19 @@ async def _sessions(settings: Settings, conn, duration: float | None,
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
     deadline = None if duration is None else loop.time() + duration
+    view = _SessionView(settings, conn, clock)
+    health = None
+    if settings.health_port:
+        from .health import HealthServer
+
+        health = HealthServer(view, settings.health_host, settings.health_port)
+        await health.start()
+        say(f"health, metrics and status page on {health.url}")
     try:
         while True:
             if settings.business_hours and not is_open(_utcnow(clock)):
                 opens = next_change(_utcnow(clock))
+                view.current, view.stream_paused = None, f"outside business hours until {opens.isoformat()}"
                 say(f"outside business hours: sleeping until {opens.isoformat()}")
                 waiter = wait_until_open(clock, asyncio.sleep)
                 limit = None if deadline is None else max(deadline - loop.time(), 0)
@@ -284,6 +301,7 @@ async def _sessions(settings: Settings, conn, duration: float | None,
                 session = closes if left is None else min(left, closes)
             worker = Worker(settings, conn, report=report, progress_interval=progress_interval)
             current[:] = [worker]
+            view.current, view.stream_paused = worker, None
             code = await worker.run(session)
             if code != 0 or shutdown.is_set() or not settings.business_hours:
                 return code
@@ -292,6 +310,29 @@ async def _sessions(settings: Settings, conn, duration: float | None,
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        if health is not None:
+            await health.stop()
+
+
+class _SessionView:
+    """What the health server reads (`eventlog.probe.WorkerView`), across business-hours sessions.
+
+    The server outlives each session so `/health` keeps answering at night, and says
+    the stream is paused on purpose instead of turning 503.
+    """
+
+    def __init__(self, settings: Settings, conn, clock: Clock):
+        self.settings = settings
+        self.conn = conn
+        self.limiter = SlidingWindowLimiter(conn, clock, limit=settings.rate_limit_requests,
+                                            window=settings.rate_limit_window,
+                                            slack=settings.rate_limit_slack)
+        self.started_at = clock.now()
+        self.current: Worker | None = None
+        self.stream_paused: str | None = None
+
+    def stream_stats(self) -> list:
+        return self.current.stream_stats() if self.current else []
 
 
 def _utcnow(clock: Clock):
