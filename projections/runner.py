@@ -5,8 +5,9 @@ transaction: each projector applies the new records and its position in
 `projection_state` moves to the last of them, in the same transaction, so the
 projections are never behind the ledger and a crash loses or repeats nothing.
 `catch_up` applies what lies beyond each stored position (entries appended by a
-process that had no hook). `check_versions` refuses projections built by older
-(or newer) projector code: only `replay` may rebuild them.
+process that had no hook; the hook does the same first if it finds a gap).
+`check_versions` refuses projections built by older (or newer) projector code,
+and so does the hook (the append is refused): only `replay` may rebuild them.
 
 The same `apply_records` runs live (a few records at a time), in catch-up and in
 replay (thousands at a time); projectors give the same rows however the ledger
@@ -109,10 +110,13 @@ def _on_append(conn: apsw.Connection, records: list[Record]) -> None:
     if not states and first == 1:
         set_positions(conn, PROJECTORS, 0)  # a fresh database: its first entries
         states = read_states(conn)
-    current = [p for p in PROJECTORS
-               if (s := states.get(p.NAME)) is not None and s.version == p.VERSION and s.position < last]
-    # Outdated or missing projections are left alone: replay rebuilds them, and
-    # check_versions keeps a worker from running on them meanwhile.
+    problems = _problems(states, first - 1)
+    if problems:
+        # Applying new entries to tables built by other code would mix two versions
+        # (and a projection left behind breaks the ones that refer to it), so the
+        # append is refused as a whole until replay has rebuilt them.
+        raise ProjectionsOutdated(f"projections are out of date ({'; '.join(problems)}): {REPLAY_HINT}")
+    current = [p for p in PROJECTORS if states[p.NAME].position < last]
     if not current:
         return
     positions = {p.NAME: states[p.NAME].position for p in current}

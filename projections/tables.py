@@ -44,9 +44,8 @@ def table_ddl(conn: apsw.Connection, table: str) -> tuple[str, list[tuple[str, s
 def fresh_tables(conn: apsw.Connection, projectors: Sequence[ModuleType]) -> list[str]:
     """Drop and recreate the projectors' tables, empty; return the index DDL to run after loading.
 
-    The caller holds a transaction with `PRAGMA defer_foreign_keys = ON`, so a
-    parent table (companies) may be empty for a while as long as its rows are
-    back by COMMIT.
+    The caller holds a transaction and has foreign keys off, so a parent table
+    (companies) may be empty for a while; it checks them all before COMMIT.
     """
     later: list[str] = []
     for p in projectors:
