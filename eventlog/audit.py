@@ -182,7 +182,7 @@ def collect(db_path: str, *, since: str | None = None, until: str | None = None,
     limited = [(n.position, to_us(n.received_at), n.data) for s in scans for n in s.noted
                if n.event_type == "request.rate_limited" and lo <= n.received_at < hi]
     cooldowns = check_cooldowns(limited, positions, times, span, in_order=in_order)
-    stats = window_stats(times, span, limit, profile_bins=profile_bins)
+    stats = window_stats(times, span, limit, profile_bins=profile_bins, presorted=in_order)
     return AuditData(db_path, since, until, limit, window, source, scans, head, times, positions,
                      orphans, cooldowns, checked, issues, stats)
 

@@ -143,12 +143,13 @@ def _profile(times: array, counts: array, bins: int) -> list[Window]:
     return out
 
 
-def window_stats(times: array, span: int, limit: int, *, top: int = 5,
-                 profile_bins: int = 0) -> WindowStats:
-    """Everything the audit says about windows, from send times in µs (sorted here if needed)."""
+def window_stats(times: array, span: int, limit: int, *, top: int = 5, profile_bins: int = 0,
+                 presorted: bool | None = None) -> WindowStats:
+    """Everything the audit says about windows, from send times in µs (sorted here if needed;
+    `presorted` says whether the caller already knows)."""
     if span <= 0:
         raise ValueError(f"the window must be positive, not {span} µs")
-    if not is_sorted(times):
+    if not (is_sorted(times) if presorted is None else presorted):
         times = array("q", sorted(times))
     if not times:
         return WindowStats(0, None, [], [])
@@ -159,6 +160,6 @@ def window_stats(times: array, span: int, limit: int, *, top: int = 5,
         sends=len(times),
         max=Window(times[i], peak),
         busiest=_busiest(times, counts, span, top),
-        over_limit=_over_limit(times, counts, span, limit),
+        over_limit=_over_limit(times, counts, span, limit) if peak > limit else [],
         profile=_profile(times, counts, profile_bins) if profile_bins else [],
     )

@@ -11,7 +11,9 @@ from eventlog import audit as audit_module
 from eventlog import audit_scan
 from eventlog.audit import audit
 from eventlog.audit_chain import MESSAGE_SQL, formula_agrees
-from eventlog.entries import RequestQueued, StreamLineRejected
+import msgspec
+
+from eventlog.entries import RequestQueued, StreamEvent, StreamLineRejected
 from eventlog.ledger import GENESIS, Ledger, chain_hash
 from test_audit_support import AuditLedger
 
@@ -27,6 +29,10 @@ def awkward(path) -> AuditLedger:
     b.at(0).worker_started()  # no company: NULL in the hashed message
     b.at(1).ledger.append(StreamLineRejected(stream="companies", reason="bad json",
                                              excerpt="Café ☕ \u2028 naïve", length=17))
+    b.at(1.5).ledger.append(StreamEvent(
+        stream="companies", timepoint=7, published_at="2026-01-01T00:00:01", change="changed",
+        resource_kind="company-profile", resource_id="01234567", resource_uri="/company/01234567",
+        company_number="01234567", data=msgspec.Raw('{"company_name":"Ünïcödé Ltd ☕"}'.encode())))
     b.at(2).ledger.append(RequestQueued(request_id="q-ü", kind="profile", company_number="ÉCOLE01"))
     b.at(3).send("q-ü", company="ÉCOLE01")
     b.answer("q-ü", company="ÉCOLE01")
@@ -53,6 +59,16 @@ def test_a_diverging_formula_falls_back_to_chain_hash(tmp_path, monkeypatch):
     b.execute("UPDATE event_log SET event_data = replace(event_data, 'naïve', 'naive') WHERE id = 2")
     chain = audit(b.path).chain
     assert (chain.ok, chain.bad_position) == (False, 2)
+
+
+def test_stream_events_are_hashed_though_their_bodies_are_not_read(tmp_path):
+    b = awkward(tmp_path / "a.db")
+    assert audit(b.path).exit_code == 0
+    b.drop_triggers()
+    b.execute("UPDATE event_log SET event_data = replace(event_data, 'Ltd', 'PLC') "
+              "WHERE event_type = 'stream.event'")
+    chain = audit(b.path).chain
+    assert (chain.ok, chain.bad_position) == (False, 3)
 
 
 def many(path, n: int = 40) -> AuditLedger:
