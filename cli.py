@@ -214,15 +214,25 @@ def status(database_path: str | None, target: int, as_json: bool) -> None:
 
 @cli.command()
 @db_option
+@click.option("--only", default=None, metavar="NAME",
+              help="Rebuild one projection (companies, officers, company_processing_state, ...).")
+@click.option("--verify", is_flag=True, help="Rebuild into scratch tables and report differences; change nothing.")
 @known_errors
-def replay(database_path: str | None) -> None:
-    """Rebuild every projection from the ledger.
+def replay(database_path: str | None, only: str | None, verify: bool) -> None:
+    """Rebuild every projection from the ledger (after a bug fix, or a projector upgrade).
+
+    Atomic: a replay that is killed leaves the old tables as they were. Refused
+    while a worker holds the database. Makes no API call.
 
     \b
     Example:
         python cli.py replay --db companies.db
+        python cli.py replay --verify
     """
-    raise click.ClickException("replay is not built yet (issue: projections and replay)")
+    from projections.replay_command import run_replay
+
+    settings = settings_from(database_path=database_path)
+    sys.exit(run_replay(settings.database_path, only, verify, show_progress=sys.stderr.isatty()))
 
 
 @cli.command()
