@@ -20,7 +20,9 @@ from eventlog.simulator import SimulatorConfig, max_in_any_window, running_simul
 from eventlog.worker import SENDER_LANES
 
 ROOT = Path(__file__).resolve().parent.parent
-LIMIT, WINDOW, SLACK = 10, 2.0, 0.25
+# The slack covers event-loop and loopback delay between our timestamp and the server's;
+# a loaded CI machine can delay a write by a few hundred ms.
+LIMIT, WINDOW, SLACK = 10, 2.0, 0.5
 
 
 def worker_env(base_url: str, db: Path, **extra: str) -> dict[str, str]:
@@ -83,7 +85,7 @@ def sim_config(**kw) -> SimulatorConfig:
 async def test_demand_above_the_allowance_never_breaches_the_limit(tmp_path):
     db = tmp_path / "w.db"
     async with running_simulator(sim_config()) as sim:
-        proc = await start_worker(worker_env(sim.base_url, db), "--duration", "9")
+        proc = await start_worker(worker_env(sim.base_url, db), "--duration", "12")
         code, err = await finish(proc)
         times = sim.state.times("sim-key")
         statuses = sim.state.statuses()
@@ -210,3 +212,8 @@ async def test_sigkill_and_restart_lose_nothing_and_keep_the_window(tmp_path):
                   head_before)
     assert not ({r[0] for r in again} & completed_before)
     assert query(db, "SELECT count(*) FROM event_log WHERE event_type = 'worker.started'")[0][0] == 2
+    # the live tables, built across a SIGKILL, are exactly what a replay of the ledger builds
+    import subprocess
+    verify = subprocess.run([sys.executable, str(ROOT / "cli.py"), "replay", "--verify", "--db", str(db)],
+                            capture_output=True, text=True, timeout=120)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
