@@ -25,11 +25,10 @@ _NATURAL_QUEUED = ("SELECT id FROM event_log WHERE event_id = ? AND event_type =
 _ANY_QUEUED = ("SELECT json_extract(event_data, '$.request_id') AS rid, min(id) FROM event_log "
                "WHERE event_type = 'request.queued' AND rid IN (SELECT value FROM json_each(?)) "
                "GROUP BY rid")
-_NEXT_FOR_REQUEST = (
+_LATER_FOR_REQUEST = (
     "SELECT event_type, json_extract(event_data, '$.status') FROM event_log "
     f"WHERE id > ? AND event_type IN ({', '.join(repr(t) for t in sorted(ANSWERS | {SENT}))}) "
-    "AND json_extract(event_data, '$.request_id') = ? "
-    "AND coalesce(json_extract(event_data, '$.page_start'), 0) = ? ORDER BY id LIMIT 1"
+    "AND json_extract(event_data, '$.request_id') = ? ORDER BY id"
 )
 _TABLE_ROW = f"SELECT {', '.join(TABLE_COLUMNS)} FROM api_rate_limit_log WHERE id = ?"
 
@@ -55,12 +54,26 @@ def resolve_orphans(conn: apsw.Connection, candidates: Iterable[tuple[int, str, 
     return sorted(orphans)
 
 
-def settle_pending(conn: apsw.Connection, pending: Iterable[Pending]) -> tuple[int, list[TableIssue]]:
-    """Compare the rows of sends unanswered at the end of their range, in one snapshot.
+def _answer_status(conn: apsw.Connection, position: int, request_id: str) -> int:
+    """The status the send at `position` ends with, by the projection's rule: an answer goes to
+    the newest waiting send of its request_id, so later sends of it are answered first."""
+    above = 0
+    for event_type, status in conn.execute(_LATER_FOR_REQUEST, (position, request_id)):
+        if event_type == SENT:
+            above += 1
+        elif above:
+            above -= 1
+        else:
+            return int(status or 0)  # a transport error has no status: 0
+    return 0
 
-    The answer, if any, is the first answer to the same request and page before another send of
-    it; looking past the scanned head also covers answers appended while the audit ran (the
-    row is re-read in the same snapshot, so both sides agree).
+
+def settle_pending(conn: apsw.Connection, pending: Iterable[Pending]) -> tuple[int, list[TableIssue]]:
+    """Compare the rows of sends still waiting at the end of their range, in one snapshot.
+
+    Their answer, if any, lies further on (often in the next range, or appended while the audit
+    ran); the row is re-read in the same snapshot, so both sides agree. Each lookup stops at the
+    answer, which normally follows within a few entries.
     """
     issues: list[TableIssue] = []
     checked = 0
@@ -68,8 +81,7 @@ def settle_pending(conn: apsw.Connection, pending: Iterable[Pending]) -> tuple[i
     try:
         for p in pending:
             checked += 1
-            nxt = conn.execute(_NEXT_FOR_REQUEST, (p.position, p.request_id, p.page_start)).fetchone()
-            status = int(nxt[1] or 0) if nxt is not None and nxt[0] != SENT else 0
+            status = _answer_status(conn, p.position, p.request_id)
             expected = p.expected[:3] + (status,) + p.expected[4:]
             found = conn.execute(_TABLE_ROW, (p.position,)).fetchone()
             if found is None:

@@ -11,10 +11,12 @@ parallel processes (`audit.py` merges them). Per range this:
   recent request ids; a send it can't trace here (queued in an earlier range, or long ago) is a
   *candidate* that `audit_checks` settles with an index lookup, so memory stays flat and the
   answer stays exact;
-- checks `api_rate_limit_log` against the sends, reading the table in the same snapshot: a row is
-  held only while its request is in flight, and compared once its answer (or the next send of
-  the same request and page, which means it will never get one) is seen. Sends still unanswered
-  at the end of the range are handed back, to be settled once all ranges are in.
+- checks `api_rate_limit_log` against the sends, reading the table in the same snapshot, by the
+  projection's rule (`projections/rate_limit_log.py`): an answer (`response.received`,
+  `request.rate_limited`, `request.transport_error`) belongs to the newest send of its
+  request_id still waiting. A row is held only while its send waits, and compared when its
+  answer comes. Sends still waiting at the end of the range are handed back, to be settled once
+  all ranges are in.
 Entries are decoded into small Structs of only the fields needed; an entry that won't decode is
 reported as malformed, never a crash.
 """
@@ -57,13 +59,11 @@ class _Sent(msgspec.Struct):
     request_id: str
     kind: str = ""
     company_number: str | None = None
-    page_start: int = 0
 
 
 class _Answer(msgspec.Struct):
     request_id: str
     status: int = 0  # a transport error has no HTTP status: the row keeps 0
-    page_start: int = 0
 
 
 class _Queued(msgspec.Struct):
@@ -76,7 +76,6 @@ class Pending(msgspec.Struct, frozen=True, array_like=True):
 
     position: int
     request_id: str
-    page_start: int
     expected: tuple  # the table row it should have, status 0 (no answer yet)
 
 
@@ -169,9 +168,12 @@ def _scan(conn, first, last, since, until, table_from, queued_memory) -> RangeSc
     sha = hashlib.sha256
     push_time, push_pos = out.times.append, out.positions.append
     candidates, noted, issues = out.candidates, out.noted, out.table_issues
-    recent: set[str] = set()
+    recent: set[str] = set()  # request ids queued lately, and the generation before
     older: set[str] = set()
-    in_flight: dict[tuple[str, int], int] = {}
+    # Sends waiting for an answer: the newest per request_id, and (rarely) older ones still
+    # waiting under it, newest last: an answer takes the newest, as the projection does.
+    in_flight: dict[str, int] = {}
+    buried: dict[str, list[int]] = {}
     # The table row of each send in flight, already matched but for its status, which the
     # answer decides. A row that is missing or already differs waits in `odd` (rare) instead.
     held: dict[int, tuple | None] = {}
@@ -236,17 +238,19 @@ def _scan(conn, first, last, since, until, table_from, queued_memory) -> RangeSc
                         trow = next(table, None)
                     else:
                         odd[pos] = (ident, None)
-                key = (rid, s.page_start)
-                superseded = in_flight.get(key)
-                if superseded is not None:  # a re-send: the older one will never be answered
-                    row = held.pop(superseded)
-                    if row is None or row[5] != 0:
-                        settle(superseded, 0, row)
-                in_flight[key] = pos
+                waiting = in_flight.get(rid)
+                if waiting is not None:  # sent again before an answer: the older one waits on
+                    buried.setdefault(rid, []).append(waiting)
+                in_flight[rid] = pos
             elif event_type in ANSWERS:
                 a = dec_answer(data)
                 answers += 1
-                sent_at = in_flight.pop((a.request_id, a.page_start), None)
+                sent_at = in_flight.pop(a.request_id, None)
+                if sent_at is None and a.request_id in buried:
+                    stack = buried[a.request_id]
+                    sent_at = stack.pop()
+                    if not stack:
+                        del buried[a.request_id]
                 if sent_at is not None:
                     row = held.pop(sent_at)
                     if row is None or row[5] != a.status:
@@ -269,10 +273,12 @@ def _scan(conn, first, last, since, until, table_from, queued_memory) -> RangeSc
     while trow is not None:
         issues.append(TableIssue("extra", trow[0], None, _found(trow)))
         trow = next(table, None)
-    for (rid, page), pos in in_flight.items():
+    left = [(pos, rid) for rid, pos in in_flight.items()]
+    left += [(pos, rid) for rid, stack in buried.items() for pos in stack]
+    for pos, rid in left:
         row = held.pop(pos)
         ident = row[:5] if row is not None else odd.pop(pos)[0]
-        out.pending.append(Pending(pos, rid, page, _as_row(ident, 0)))
+        out.pending.append(Pending(pos, rid, _as_row(ident, 0)))
     out.pending.sort(key=lambda p: p.position)
     out.sends, out.queued, out.answers = sends, queued, answers
     out.table_checked = sends

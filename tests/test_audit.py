@@ -326,3 +326,49 @@ def test_a_send_with_a_garbled_time_or_body_is_malformed_not_a_crash(book):
     r = audit(book.path)
     assert r.violation_counts["malformed"] == 2 and not r.chain.ok
     assert r.requests.sent == 1  # the one whose time could be read still counts
+
+
+# --- the rule the table follows ----------------------------------------------------------
+
+
+def tangled(b: AuditLedger) -> None:
+    """Re-sends before an answer, a second answer, a transport error, a 429, officer pages."""
+    b.at(0).worker_started(limit=600, window=300)
+    b.at(1).queue("a")
+    b.at(2).send("a")            # lost: the worker died before its answer
+    b.at(3).send("a")            # re-sent
+    b.at(3.1).answer("a", 200)   # fills the newest waiting row: the re-send
+    b.at(3.2).answer("a", 404)   # a second answer fills the older one still waiting
+    b.at(4).queue("b")
+    b.at(5).send("b")
+    b.at(5.1).transport_error("b")
+    b.at(6).send("b")
+    b.at(6.1).rate_limited("b", cooldown=10)
+    b.at(20).queue("o", kind="officers")
+    b.at(21).send("o", kind="officers")
+    b.at(21.1).answer("o", kind="officers")
+    b.at(22).send("o", kind="officers", page_start=35)
+    b.at(22.1).answer("o", kind="officers", page_start=35)
+    b.at(23).queue("c")
+    b.at(24).send("c")           # still waiting when the audit runs
+
+
+def test_the_table_rule_newest_waiting_row_takes_the_answer(tmp_path):
+    b = AuditLedger(tmp_path / "t.db")
+    tangled(b)
+    r = audit(b.path)
+    assert r.exit_code == 0, r.violations
+    rows = {row[0]: row[2] for row in b.conn.execute(
+        "SELECT id, request_id, response_status FROM api_rate_limit_log").fetchall()}
+    assert sorted(rows.values()) == [0, 0, 200, 200, 200, 404, 429]
+
+
+def test_the_audit_agrees_with_the_real_projection(tmp_path):
+    b = AuditLedger(tmp_path / "p.db", projections=True)
+    tangled(b)
+    r = audit(b.path)
+    assert r.exit_code == 0, r.violations
+    assert r.table.checked == 7
+    b.drop_triggers()
+    b.execute("UPDATE api_rate_limit_log SET response_status = 200 WHERE request_id = 'c'")
+    assert audit(b.path).violation_counts["table"] == 1

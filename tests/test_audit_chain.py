@@ -155,3 +155,16 @@ def test_chain_hash_is_what_the_ledger_stores(tmp_path):
     assert Ledger(b.conn).verify().ok and audit(b.path).chain.ok
     conn = apsw.Connection(b.path)
     assert conn.execute("SELECT count(*) FROM event_log").fetchone()[0] == b.ledger.head()
+
+
+@pytest.mark.parametrize("jobs", [2, 3, 4])
+def test_answers_that_cross_a_range_edge_pair_as_in_one_range(tmp_path, parallel, jobs):
+    from test_audit import tangled
+
+    b = AuditLedger(tmp_path / "t.db")
+    tangled(b)
+    one = audit(b.path, jobs=1)
+    assert one.exit_code == 0
+    same_report(one, audit(b.path, jobs=jobs))
+    b.execute("UPDATE api_rate_limit_log SET response_status = 200 WHERE response_status = 404")
+    assert audit(b.path, jobs=jobs).violation_counts["table"] == 1

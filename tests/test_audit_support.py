@@ -2,9 +2,11 @@
 
 `AuditLedger` appends real typed entries through `Ledger` with a `FixedClock` the test moves,
 into a real migrated SQLite file, and keeps `api_rate_limit_log` by the projection's rules
-(a row per `request.sent`: id = its position, status 0 until the answer, then the answer's
-status and elapsed_ms) without using the projection code, so the audit is checked against
-an independent reading of those rules.
+(a row per `request.sent`: id = its position, status 0 until an answer fills the newest row of
+its request id still waiting, with the answer's status and elapsed_ms; a transport error leaves
+status 0) without using the projection code, so the audit is checked against an independent
+reading of those rules. With `projections=True` the real projections write the tables instead,
+which checks that the audit and the projection agree.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 class AuditLedger:
     """A ledger written entry by entry at times the test chooses (seconds after START)."""
 
-    def __init__(self, path: Path | str, start: float = START):
+    def __init__(self, path: Path | str, start: float = START, *, projections: bool = False):
+        """`projections=True` lets the real projections keep the tables (a contract check);
+        otherwise this class writes `api_rate_limit_log` itself, by the rule in the docstring."""
         self.path = str(path)
         self.start = start
         self.conn = connect(self.path)
@@ -45,7 +49,11 @@ class AuditLedger:
         migrate(self.conn)
         self.clock = FixedClock(start)
         self.ledger = Ledger(self.conn, self.clock)
-        self._in_flight: dict[tuple[str, int], int] = {}
+        self.projections = projections
+        if projections:
+            from projections.runner import attach
+
+            attach(self.ledger)
 
     def at(self, seconds: float) -> "AuditLedger":
         self.clock.set(self.start + seconds)
@@ -66,19 +74,21 @@ class AuditLedger:
              *, table: bool = True) -> int:
         pos = self._append(RequestSent(request_id=rid, kind=kind, company_number=company,
                                        path=f"/company/{company}", page_start=page_start))
-        if table:
+        if table and not self.projections:
             self.conn.execute(
                 "INSERT INTO api_rate_limit_log(id, timestamp, request_type, response_status, "
                 "company_number, request_id, processing_time_ms) VALUES (?, ?, ?, 0, ?, ?, NULL)",
                 (pos, from_epoch(self.clock.now()), kind, company, rid))
-        self._in_flight[(rid, page_start)] = pos
         return pos
 
     def _answered(self, rid: str, page_start: int, status: int, elapsed: int) -> None:
-        pos = self._in_flight.pop((rid, page_start), None)
-        if pos is not None:
-            self.conn.execute("UPDATE api_rate_limit_log SET response_status = ?, processing_time_ms = ? "
-                              "WHERE id = ?", (status, elapsed, pos))
+        """The answer fills the newest row of its request id still waiting (status 0, no time)."""
+        if self.projections:
+            return
+        self.conn.execute(
+            "UPDATE api_rate_limit_log SET response_status = ?, processing_time_ms = ? WHERE id = "
+            "(SELECT max(id) FROM api_rate_limit_log WHERE request_id = ? AND response_status = 0 "
+            "AND processing_time_ms IS NULL)", (status, elapsed, rid))
 
     def answer(self, rid: str, status: int = 200, company: str = "00000001", kind: str = "profile",
                page_start: int = 0, elapsed: int = 120) -> int:
