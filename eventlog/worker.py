@@ -259,7 +259,11 @@ async def _sessions(settings: Settings, conn, duration: float | None,
     Each session resumes the stream from the ledger's last timepoint, so the
     hours closed cost nothing but latency.
     """
-    from .schedule import is_open, next_change, wait_until_open
+    if settings.business_hours:
+        _need_ops("BUSINESS_HOURS=true", "holidays")
+        from .schedule import is_open, next_change, wait_until_open
+    if settings.health_port:
+        _need_ops("a health port", "prometheus_client", "aiohttp_sse", "psutil")
 
     loop = asyncio.get_running_loop()
     shutdown = asyncio.Event()
@@ -312,6 +316,16 @@ async def _sessions(settings: Settings, conn, duration: float | None,
             loop.remove_signal_handler(sig)
         if health is not None:
             await health.stop()
+
+
+def _need_ops(what: str, *modules: str) -> None:
+    """A missing optional package is a one-line configuration error, not a traceback."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(f"{what} needs the ops extra ({', '.join(missing)} not installed): "
+                          "pip install '.[ops]'")
 
 
 class _SessionView:
