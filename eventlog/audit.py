@@ -30,7 +30,7 @@ JSON keys (`--json`, stable; `version` changes when one does; times ISO, positio
          issues [{kind ("missing"|"extra"|"mismatch"), id, expected, found}]},
   emergency_stops [{position, at, reason, violations, cooldown_until}],
   gaps [{position, at, stream, requested_timepoint, reason}],
-  violations [{kind ("window"|"cooldown"|"orphan"|"chain"|"malformed"|"table"), at, position,
+  violations [{kind ("window"|"rate_limited"|"cooldown"|"orphan"|"chain"|"malformed"|"table"), at, position,
                message}],
   violation_counts {kind: n}.
 """

@@ -93,7 +93,8 @@ def build_report(data: "AuditData") -> Report:
     stats = data.stats
     limit = data.limit
     violations: list[Violation] = []
-    counts = {"window": 0, "cooldown": 0, "orphan": 0, "chain": 0, "malformed": 0, "table": 0}
+    counts = {"window": 0, "rate_limited": 0, "cooldown": 0, "orphan": 0, "chain": 0, "malformed": 0,
+              "table": 0}
 
     def violate(kind: str, at: str | None, position: int | None, message: str) -> None:
         counts[kind] += 1
@@ -127,6 +128,11 @@ def build_report(data: "AuditData") -> Report:
             first_send_after=ref(c.first_send_after),
             breaches=[SendRef(position=b.position, at=from_us(b.at)) for b in c.breaches[:MAX_LISTED]],
         ))
+        # DESIGN.md: a 429 counts as a violation. Whatever our own window count says, the
+        # server refused a request on this key, and repeated refusals get keys banned.
+        violate("rate_limited", from_us(c.at), c.position,
+                f"Companies House answered {c.status} at {from_us(c.at)} (position {c.position}) "
+                f"to {c.request_id}" + (", cooldown honoured" if c.honoured else ""))
         for b in c.breaches:
             violate("cooldown", from_us(b.at), b.position,
                     f"request sent at {from_us(b.at)} (position {b.position}) inside the cooldown "
