@@ -170,6 +170,33 @@ def one_round(workdir: Path, pool: list[Entry], count: int, batch: int) -> dict:
     return out
 
 
+def profile(workdir: Path, pool: list[Entry], count: int, batch: int) -> None:
+    """cProfile the ledger's append and read paths; print where the time goes."""
+    import cProfile
+    import pstats
+
+    conn = connect(fresh_db(workdir / "profile.db"))
+    migrate(conn)
+    ledger = Ledger(conn)
+    n = len(pool)
+
+    def append() -> None:
+        for start in range(0, count, batch):
+            ledger.append_many([(f"bench:{i}", pool[i % n]) for i in range(start, min(count, start + batch))])
+
+    def read() -> None:
+        for _ in ledger.read():
+            pass
+
+    for name, fn in (("append", append), ("read", read)):
+        prof = cProfile.Profile()
+        prof.runcall(fn)
+        print(f"\n--- {name}: {count:,} entries, top functions by own time ---")
+        pstats.Stats(prof).sort_stats("tottime").print_stats(12)
+    conn.close()
+    fresh_db(workdir / "profile.db")
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -181,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="repeat everything; medians are reported (default 3)")
     ap.add_argument("--dir", default=None, help="where the SQLite files go (default: a temp dir, removed after)")
     ap.add_argument("--json", action="store_true", help="print every round's figures as JSON too")
+    ap.add_argument("--profile", action="store_true", help="only cProfile the ledger's append and read paths")
     ap.add_argument("--read-child", nargs=2, metavar=("LEDGER", "RAW"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -192,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     count, batch = args.count, args.batch
     pool = make_pool(count)
+    if args.profile:
+        profile(workdir, pool, count, batch)
+        if not args.dir:
+            workdir.rmdir()
+        return 0
     print(f"{count:,} entries, batches of {batch:,}, {args.rounds} round(s), files in {workdir}; "
           f"load {load_average()}", flush=True)
     rounds = []
