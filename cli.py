@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import click
 
+from eventlog import __version__
 from eventlog.errors import ChledgerError
 
 __all__ = ["cli", "main"]
@@ -62,7 +63,7 @@ def settings_from(**flags: Any):
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="chledger", prog_name="chledger")
+@click.version_option(version=__version__, prog_name="chledger")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="CHLEDGER_CONFIG",
               default=None, help="YAML config file (seed 003's shape; see docs/operations.md). "
               "Flags and environment override it.")
@@ -126,14 +127,21 @@ def ingest(database_path: str | None, simulate: bool, duration: float | None, pr
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port to listen on (0 picks a free one).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same companies and events.")
-@click.option("--events-per-second", type=click.FloatRange(min=0.001), default=20.0, show_default=True)
-@click.option("--strike-off-share", type=click.FloatRange(0, 1), default=0.3, show_default=True)
-@click.option("--rate-limit-requests", type=click.IntRange(min=1), default=600, show_default=True)
-@click.option("--rate-limit-window", type=click.FloatRange(min=0.001), default=300.0, show_default=True)
-@click.option("--error-5xx-share", type=click.FloatRange(0, 1), default=0.0, show_default=True)
-@click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True)
+@click.option("--events-per-second", type=click.FloatRange(min=0.001), default=20.0, show_default=True,
+              help="Live pace of the stream once its backlog is served.")
+@click.option("--strike-off-share", type=click.FloatRange(0, 1), default=0.3, show_default=True,
+              help="Share of companies proposed for strike-off.")
+@click.option("--rate-limit-requests", type=click.IntRange(min=1), default=600, show_default=True,
+              help="REST requests allowed per window and key, as Companies House enforces them.")
+@click.option("--rate-limit-window", type=click.FloatRange(min=0.001), default=300.0, show_default=True,
+              help="The fixed window in seconds, starting at a key's first request.")
+@click.option("--error-5xx-share", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of REST requests answered with a 5xx.")
+@click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Added latency of every REST response.")
 @known_errors
 def simulate(host: str, port: int, seed: int, events_per_second: float, strike_off_share: float,
              rate_limit_requests: int, rate_limit_window: float, error_5xx_share: float,

@@ -87,8 +87,12 @@ def connect(
     with translated(p):
         conn = apsw.Connection(str(p), flags=flags)
         conn.setbusytimeout(busy_timeout_ms)
-        # Reading the schema first makes a non-database fail before any write.
+        # Reading the schema first makes a non-database fail before any write,
+        # and a database from a newer chledger is refused before WAL mode rewrites its header.
         conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        from .migrate import refuse_newer
+
+        refuse_newer(conn)
         if not readonly:
             conn.execute("PRAGMA journal_mode=WAL").fetchall()
         conn.execute("PRAGMA synchronous=FULL")

@@ -10,6 +10,7 @@ fields it needs, which is what keeps replay fast.
 
 from __future__ import annotations
 
+import math
 from typing import Union
 
 import msgspec
@@ -49,6 +50,13 @@ LOW = 1
 PRIORITY_NAMES = {HIGH: "HIGH", LOW: "LOW"}
 
 NULL = msgspec.Raw(b"null")
+
+
+def _finite(entry: object, name: str) -> None:
+    """JSON has no NaN: msgspec would write `null` and the entry could never be read back."""
+    value = getattr(entry, name)
+    if value is not None and not math.isfinite(value):
+        raise ValueError(f"{type(entry).__name__}.{name} must be a finite number, got {value!r}")
 
 
 class Entry(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_defaults=True):
@@ -120,6 +128,9 @@ class StreamDisconnected(Entry, frozen=True, tag="stream.disconnected"):
     status: int | None = None
     retry_in: float | None = None
     fatal: bool = False
+
+    def __post_init__(self) -> None:
+        _finite(self, "retry_in")
 
 
 class StreamGap(Entry, frozen=True, tag="stream.gap"):
@@ -225,6 +236,9 @@ class WorkerStarted(Entry, frozen=True, tag="worker.started"):
     rate_limit_requests: int
     rate_limit_window: float
     interest: Interest = Interest()
+
+    def __post_init__(self) -> None:
+        _finite(self, "rate_limit_window")
 
 
 class WorkerStopped(Entry, frozen=True, tag="worker.stopped"):

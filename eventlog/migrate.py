@@ -51,21 +51,39 @@ def current_version(conn: apsw.Connection) -> int:
         return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(conn: apsw.Connection, clock: Clock | None = None) -> list[Migration]:
-    """Bring the database up to date; return what was applied (empty if nothing)."""
-    clock = clock or SystemClock()
-    migrations = available()
-    latest = len(migrations)
+def _check_version(conn: apsw.Connection, latest: int) -> int:
     version = current_version(conn)
     if version > latest:
         raise SchemaTooNew(
             f"database {conn.filename} is at schema version {version}, newer than this "
             f"chledger knows ({latest}): upgrade chledger, or use a copy made by this version"
         )
-    missing = [m for m in migrations if m.version > version]
-    if not missing:
+    return version
+
+
+def refuse_newer(conn: apsw.Connection) -> None:
+    """Raise SchemaTooNew (closing the connection) before anything writes to a newer file."""
+    try:
+        _check_version(conn, latest_version())
+    except SchemaTooNew:
+        conn.close()
+        raise
+
+
+def migrate(conn: apsw.Connection, clock: Clock | None = None) -> list[Migration]:
+    """Bring the database up to date; return what was applied (empty if nothing)."""
+    clock = clock or SystemClock()
+    migrations = available()
+    latest = len(migrations)
+    if _check_version(conn, latest) == latest:
         return []
     with translated(conn.filename), transaction(conn):
+        # Read again under the write lock: two processes starting together both saw
+        # the old version outside it, and only the first may apply the migrations.
+        version = _check_version(conn, latest)
+        missing = [m for m in migrations if m.version > version]
+        if not missing:
+            return []
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"

@@ -64,6 +64,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def stream_urls(self) -> list[str]:
         return [u.strip() for u in self.streaming_api_url.split(",") if u.strip()]
 
+    def __repr__(self) -> str:
+        """Never the keys: a Settings printed in a traceback or a log stays safe."""
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in self.masked().items()) + ")"
+
     def masked(self) -> dict[str, Any]:
         out = msgspec.structs.asdict(self)
         for name in SECRET_FIELDS:

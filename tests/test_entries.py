@@ -222,10 +222,6 @@ def test_a_field_added_without_a_default_would_break_old_entries(ledger, conn):
         _decoder_with(WorkerStoppedNoDefault).decode(data)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "defect: msgspec encodes NaN/inf as null, so WorkerStarted(rate_limit_window=nan) is appended but "
-    "can never be decoded again (read/replay fail at that position); fix: a __post_init__ on "
-    "WorkerStarted and StreamDisconnected that raises ValueError unless math.isfinite"))
 def test_a_non_finite_float_is_refused_before_it_reaches_the_ledger(ledger):
     try:
         entry = WorkerStarted(version="0.1.0", pid=1, rate_limit_requests=600, rate_limit_window=math.nan)

@@ -157,10 +157,6 @@ def test_the_cli_refuses_a_newer_database_with_one_line(run_cli, db_path):
     assert folder(db_path.parent) == before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "defect: connect() sets journal_mode=WAL before migrate() checks the version, so a newer file in "
-    "rollback-journal mode (e.g. a `sqlite3 .backup` copy) is rewritten (header bytes 18-19) before "
-    "being refused; fix: check user_version against latest_version() in connect() before the WAL pragma"))
 def test_a_newer_database_in_rollback_journal_mode_is_refused_untouched(run_cli, db_path):
     _newer_db(db_path, wal=False)
     before = folder(db_path.parent)
@@ -244,10 +240,6 @@ def test_a_read_only_path_is_refused_untouched(run_cli, tmp_path, make, needle):
 # --- two processes starting at once ----------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "defect: migrate() reads user_version before BEGIN IMMEDIATE, so two workers starting together both "
-    "see version 0 and the second fails with 'table event_log already exists'; fix: re-read "
-    "current_version() (and the SchemaTooNew check) inside the transaction and return [] if nothing is missing"))
 def test_two_connections_migrating_at_once_both_succeed(db_path, clock):
     import threading
 
