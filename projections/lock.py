@@ -21,7 +21,9 @@ __all__ = ["worker_lock", "lock_path"]
 
 
 def lock_path(db_path: str | os.PathLike[str]) -> str:
-    return f"{os.fspath(db_path)}.lock"
+    """`<db>.lock` next to the real file, so a relative path, an absolute one and a
+    symlink to the database all name the same lock."""
+    return f"{os.path.realpath(os.fspath(db_path))}.lock"
 
 
 def _holder(fd: int) -> tuple[str, str]:

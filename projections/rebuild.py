@@ -10,7 +10,10 @@ any point, SIGKILL included, leaves old tables and positions exactly as they
 were (the uncommitted WAL frames are discarded on the next open). Renaming
 tables instead would rewrite the foreign keys and views that refer to them.
 Memory stays flat: records are read in batches and SQLite spills dirty pages to
-the WAL rather than holding the transaction in memory.
+the WAL rather than holding the transaction in memory (the WAL grows to about
+the size of the rebuilt tables until the COMMIT checkpoints it). Readers are
+never blocked; other writers wait for the COMMIT (there is no worker to wait).
+Foreign keys are checked once, over the finished tables, before the COMMIT.
 
 Replay takes the worker lock, so it refuses while a worker runs and no worker
 can start until it is done.

@@ -7,6 +7,7 @@ rebuild; the lock tests hold the lock from a real second process.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -31,6 +32,13 @@ from projections.replay_command import run_replay
 from projections.testing import STRIKE_OFF, officer, officers_page, response, snapshot, stream_event
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def read_line(proc: subprocess.Popen, timeout: float = 60.0) -> str:
+    """The child's next line, or a failure (not a hang) if it says nothing in time."""
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    assert ready, f"the child printed nothing in {timeout} s"
+    return proc.stdout.readline()
 
 
 def fill(ledger: Ledger, clock: FixedClock, companies: int = 40, start: int = 0) -> None:
@@ -178,8 +186,8 @@ def test_a_replay_killed_midway_leaves_the_old_tables_and_positions(conn, live, 
     child = subprocess.Popen([sys.executable, "-c", CRASHING_REPLAY.format(repo=str(REPO)), str(db_path)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        line = child.stdout.readline().split()
-        assert line[0] == "midway", line
+        line = read_line(child).split()
+        assert line and line[0] == "midway", line
         assert int(line[2]) < total  # the child's transaction really had rebuilt part of the tables
         child.send_signal(signal.SIGKILL)
         assert child.wait(timeout=10) == -signal.SIGKILL
@@ -214,7 +222,7 @@ def test_replay_refuses_while_a_worker_holds_the_database(conn, live, db_path):
     worker = subprocess.Popen([sys.executable, "-c", HOLDING_WORKER.format(repo=str(REPO)), str(db_path)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        assert worker.stdout.readline().strip() == "locked"
+        assert read_line(worker).strip() == "locked"
         with pytest.raises(DatabaseBusy, match=rf"a worker is running \(pid {worker.pid}\)"):
             projections.replay(conn)
         assert snapshot(conn) == before
@@ -344,3 +352,16 @@ def test_the_command_explains_known_failures_in_one_line(conn, live, db_path, tm
     missing = runner.invoke(replay_cli, ["--db", str(tmp_path / "absent.db")])
     assert missing.exit_code == 2 and "no database at" in missing.output
     assert not (tmp_path / "absent.db").exists()
+
+
+def test_every_name_of_the_database_file_names_the_same_lock(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    db = tmp_path / "data" / "companies.db"
+    db.touch()
+    (tmp_path / "link.db").symlink_to(db)
+    monkeypatch.chdir(tmp_path / "data")
+    with worker_lock("companies.db"):
+        for other in (db, tmp_path / "link.db"):
+            with pytest.raises(DatabaseBusy, match=rf"a worker is running \(pid {os.getpid()}\)"):
+                with worker_lock(other):
+                    pass

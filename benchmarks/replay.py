@@ -1,0 +1,206 @@
+"""Replay speed: 1,000,000 realistic ledger entries rebuilt into every projection.
+
+The ledger is mostly company-profile stream events with real-sized payloads
+(the captured sample of data/stream-samples.ndjson, about 1.3 kB, varied per
+company; see projections.testing), plus the REST traffic a worker appends: queued, sent, profile and
+officer-list responses, some 429s and transport errors, abandoned requests,
+worker starts and stream connections. Baseline, measured in the same run on the
+same file: the ledger's raw read rate (rows only, then rows decoded into
+entries), which bounds what any replay can do.
+
+    python benchmarks/replay.py                 # 1,000,000 entries
+    python benchmarks/replay.py --entries 200000 --keep /tmp/bench.db
+
+Peak memory is the process RSS sampled at every replay batch; "flat" means
+the RSS at the end is about what it was after the first 10% of the ledger.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from eventlog.clock import FixedClock  # noqa: E402
+from eventlog.db import connect  # noqa: E402
+from eventlog.entries import (  # noqa: E402
+    BackfillCreated, RateLimited, RequestAbandoned, RequestQueued, RequestSent, ResponseReceived,
+    StreamConnected, StreamEvent, TransportError, WorkerStarted,
+)
+from eventlog.ledger import Ledger  # noqa: E402
+from eventlog.migrate import migrate  # noqa: E402
+from projections.testing import STRIKE_OFF, officer, officers_page, profile  # noqa: E402
+
+WORDS = ("NORTH", "ACME", "THAMES", "OAK", "PHOENIX", "BRIDGE", "ORCHARD", "SUMMIT", "HARBOUR", "VALE")
+
+
+def _profile(rng: random.Random, number: str, strike_off: bool) -> bytes:
+    return profile(number, name=f"{rng.choice(WORDS)} {rng.choice(WORDS)} {number[-4:]} LTD",
+                   detail=STRIKE_OFF if strike_off else None, etag=f"{rng.getrandbits(160):040x}")
+
+
+def _officers(rng: random.Random, n: int) -> bytes:
+    return officers_page([officer(f"{rng.getrandbits(100):025x}", f"SMITH, {rng.choice(WORDS).title()}")
+                          for _ in range(n)])
+
+
+def entries(n: int, seed: int = 1):
+    """`n` entries in the proportions of a busy day: ~93% stream events, ~7% REST traffic."""
+    rng = random.Random(seed)
+    pool = max(n // 2, 10)
+    timepoint = 68_000_000
+    req = 0
+    yield WorkerStarted(version="bench", pid=1, rate_limit_requests=600, rate_limit_window=300.0)
+    yield StreamConnected(stream="companies", from_timepoint=None)
+    count = 2
+    while count < n:
+        timepoint += rng.randint(1, 3)
+        number = f"{rng.randrange(pool):08d}"
+        strike = rng.random() < 0.05
+        ev = StreamEvent(stream="companies", timepoint=timepoint, published_at="2023-11-04T14:33:29",
+                         change="deleted" if rng.random() < 0.01 else "changed",
+                         resource_kind="company-profile", resource_id=number,
+                         resource_uri=f"/company/{number}", company_number=number,
+                         data=msgspec.Raw(_profile(rng, number, strike)))
+        yield ev
+        count += 1
+        if rng.random() < 0.0125 and count + 6 < n:  # a REST round trip: profile, maybe officers
+            req += 1
+            kind = "officers" if strike else "profile"
+            rid = f"{kind}-{number}-{req}"
+            yield RequestQueued(request_id=rid, kind=kind, company_number=number)
+            yield RequestSent(request_id=rid, kind=kind, company_number=number, path=f"/company/{number}")
+            draw = rng.random()
+            if draw < 0.03:
+                yield RateLimited(request_id=rid, kind=kind, company_number=number, status=429, elapsed_ms=40,
+                                  cooldown_until="2023-11-04T14:40:00.000000Z")
+            elif draw < 0.06:
+                yield TransportError(request_id=rid, kind=kind, company_number=number,
+                                     error="TIMEOUT: request timed out", elapsed_ms=30000)
+            elif draw < 0.08:
+                yield ResponseReceived(request_id=rid, kind=kind, company_number=number, status=404, elapsed_ms=80)
+                yield RequestAbandoned(request_id=rid, kind=kind, company_number=number, error_code="NOT_FOUND")
+            else:
+                body = _officers(rng, rng.randint(1, 6)) if kind == "officers" else _profile(rng, number, False)
+                yield ResponseReceived(request_id=rid, kind=kind, company_number=number, status=200,
+                                       elapsed_ms=rng.randint(60, 400), body=msgspec.Raw(body))
+            count += 3
+        if count % 200_000 == 0:
+            yield BackfillCreated(batch_id=f"b{count}", name="bench", expires_at="2030-01-01T00:00:00.000000Z",
+                                  company_numbers=[f"{rng.randrange(pool):08d}" for _ in range(500)])
+            count += 1
+
+
+def build(path: str, n: int) -> int:
+    conn = connect(path)
+    migrate(conn)
+    clock = FixedClock(1_700_000_000.0)
+    ledger = Ledger(conn, clock)  # no projection hooks: replay builds them
+    batch = []
+    for entry in entries(n):
+        batch.append(entry)
+        if len(batch) == 2000:
+            ledger.append_many(batch)
+            batch = []
+            clock.advance(1.0)
+    if batch:
+        ledger.append_many(batch)
+    head = ledger.head()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return head
+
+
+class Timer:
+    """Wall and CPU (user + system) seconds of a block."""
+
+    def __enter__(self) -> "Timer":
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = time.process_time() - self._cpu
+
+
+def rss_mb() -> float:
+    try:
+        import psutil
+        return psutil.Process().memory_info().rss / 1e6
+    except ImportError:  # bench extra not installed: read /proc
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--entries", type=int, default=1_000_000)
+    ap.add_argument("--keep", help="build (or reuse) the ledger at this path")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="replay-bench-") as workdir:
+        run(args.keep or os.path.join(workdir, "bench.db"), args.entries)
+
+
+def run(path: str, entries: int) -> None:
+    import projections
+    from eventlog.ledger import Ledger as L
+
+    t = time.perf_counter()
+    if not os.path.exists(path):
+        head = build(path, entries)
+        print(f"built a ledger of {head:,} entries in {time.perf_counter() - t:.1f} s "
+              f"({os.path.getsize(path) / 1e6:,.0f} MB)")
+    conn = connect(path)
+    ledger = L(conn)
+    head = ledger.head()
+
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+          "(wall-clock rates suffer when other processes share the CPUs; CPU-time rates much less)")
+    with Timer() as t:
+        n = sum(1 for _ in ledger.read_rows(0, batch_size=5000))
+    raw, raw_cpu = n / t.wall, n / t.cpu
+    with Timer() as t:
+        n = sum(1 for _ in ledger.read(0, batch_size=5000))
+    decoded, decoded_cpu = n / t.wall, n / t.cpu
+    print(f"ledger raw read:       {raw:>10,.0f} entries/s wall, {raw_cpu:>10,.0f} per CPU-second  (rows)")
+    print(f"ledger decoded read:   {decoded:>10,.0f} entries/s wall, {decoded_cpu:>10,.0f} per CPU-second  "
+          "(rows -> typed entries)")
+
+    samples: list[tuple[int, float]] = []
+
+    def progress(done: int, total: int) -> None:
+        samples.append((done, rss_mb()))
+
+    start_rss = rss_mb()
+    with Timer() as t:
+        report = projections.replay(conn, progress=progress)
+    peak = max(m for _, m in samples)
+    tenth = next((m for d, m in samples if d >= head // 10), samples[-1][1])
+    print(f"replay (all {len(report.projections)} projections): {report.rate:>10,.0f} entries/s wall, "
+          f"{report.entries / t.cpu:>10,.0f} per CPU-second  ({report.entries:,} entries in {report.seconds:.1f} s, "
+          f"{t.cpu:.1f} CPU-s)")
+    print(f"  {report.rate / decoded:.0%} of the decoded read rate (wall), "
+          f"{report.entries / t.cpu / decoded_cpu:.0%} (CPU)")
+    print(f"memory: RSS {start_rss:,.0f} MB before, {tenth:,.0f} MB at 10%, peak {peak:,.0f} MB, "
+          f"{samples[-1][1]:,.0f} MB at the end")
+    counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+              for t in ("companies", "company_processing_state", "officers", "api_rate_limit_log",
+                        "request_queue", "batch_jobs")}
+    print("rows:", ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    t = time.perf_counter()
+    diffs = projections.verify(conn)
+    print(f"verify: {len(diffs)} difference(s) in {time.perf_counter() - t:.1f} s")
+    conn.close()
+
+
+if __name__ == "__main__":
+    main()
