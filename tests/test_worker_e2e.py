@@ -217,3 +217,43 @@ async def test_sigkill_and_restart_lose_nothing_and_keep_the_window(tmp_path):
     verify = subprocess.run([sys.executable, str(ROOT / "cli.py"), "replay", "--verify", "--db", str(db)],
                             capture_output=True, text=True, timeout=120)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+async def test_export_during_a_running_ingest_opens_cleanly_and_matches_a_replay(tmp_path):
+    import json
+    import subprocess
+
+    db = tmp_path / "live.db"
+    copy = tmp_path / "copy.db"
+    lines = tmp_path / "companies.jsonl"
+    async with running_simulator(sim_config(events_per_second=30.0)) as sim:
+        proc = await start_worker(worker_env(sim.base_url, db), "--duration", "8")
+        await wait_for(db, "SELECT count(*) FROM officers", 20)
+
+        def cli_run(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], capture_output=True,
+                                  text=True, timeout=120)
+
+        loop = asyncio.get_running_loop()
+        exported = await loop.run_in_executor(None, cli_run, "export", "--format", "sqlite", str(copy),
+                                              "--db", str(db))
+        jsonl = await loop.run_in_executor(None, cli_run, "export", "--format", "jsonl", str(lines),
+                                           "--db", str(db))
+        still_running = proc.returncode is None
+        code, err = await finish(proc)
+    assert code == 0, err
+    assert still_running, "the exports should have been taken while the worker ran"
+    assert exported.returncode == 0 and jsonl.returncode == 0, exported.stderr + jsonl.stderr
+    assert query(copy, "PRAGMA integrity_check") == [("ok",)]
+    # the copy is a consistent snapshot: its tables are exactly what its own ledger replays to
+    verify = subprocess.run([sys.executable, str(ROOT / "cli.py"), "replay", "--verify", "--db", str(copy)],
+                            capture_output=True, text=True, timeout=120)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    head = query(copy, "SELECT max(id) FROM event_log")[0][0]
+    assert f"ledger position {head}" in exported.stdout
+    # the JSON lines export: one company per line with its officers, all known to the live database
+    companies = [json.loads(line) for line in lines.read_text().splitlines()]
+    assert companies and all("officers" in c for c in companies)
+    assert any(c["officers"] for c in companies)
+    known = {r[0] for r in query(db, "SELECT company_number FROM companies")}
+    assert {c["company_number"] for c in companies} <= known
