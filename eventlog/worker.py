@@ -221,6 +221,9 @@ async def _first(*aws) -> None:
     finally:
         for f in futs:
             f.cancel()
+        for f in futs:  # a timeout among them is an answer, not an error to log later
+            if f.done() and not f.cancelled():
+                f.exception()
 
 
 @contextlib.asynccontextmanager
