@@ -71,12 +71,12 @@ def natural_event_id(entry: Entry) -> str:
 
 def chain_hash(prev: bytes, position: int, event_id: str, event_type: str,
                company_number: str | None, received_at: str, event_data: str) -> bytes:
-    h = hashlib.sha256(prev)
-    h.update(
-        f"{position}{_SEP}{event_id}{_SEP}{event_type}{_SEP}{company_number or ''}"
-        f"{_SEP}{received_at}{_SEP}{event_data}".encode()
-    )
-    return h.digest()
+    """sha256(previous hash || position, envelope and data joined by U+001F)."""
+    return _sha256(prev + f"{position}{_SEP}{event_id}{_SEP}{event_type}{_SEP}{company_number or ''}"
+                   f"{_SEP}{received_at}{_SEP}{event_data}".encode()).digest()
+
+
+_sha256 = hashlib.sha256
 
 
 _INSERT = (
@@ -247,8 +247,9 @@ class LedgerTransaction:
             head += 1
             data = encode(entry).decode()
             event_type = entry.__struct_config__.tag
-            company = entry.company()
-            prev = chain_hash(prev, head, event_id, event_type, company, received_at, data)
+            company = getattr(entry, "company_number", None)
+            prev = _sha256(prev + f"{head}{_SEP}{event_id}{_SEP}{event_type}{_SEP}{company or ''}"
+                           f"{_SEP}{received_at}{_SEP}{data}".encode()).digest()
             rows.append((head, event_id, event_type, company, data, received_at, prev))
             records.append(Record(head, event_id, event_type, company, received_at, entry))
             seen[event_id] = head
