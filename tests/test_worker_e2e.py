@@ -257,3 +257,22 @@ async def test_export_during_a_running_ingest_opens_cleanly_and_matches_a_replay
     assert any(c["officers"] for c in companies)
     known = {r[0] for r in query(db, "SELECT company_number FROM companies")}
     assert {c["company_number"] for c in companies} <= known
+
+
+async def test_sigterm_stops_cleanly_with_in_flight_work_recorded(tmp_path):
+    db = tmp_path / "term.db"
+    # slow responses, so requests are in flight when the signal lands
+    async with running_simulator(sim_config(latency_ms=400)) as sim:
+        proc = await start_worker(worker_env(sim.base_url, db))
+        await wait_for(db, "SELECT count(*) FROM api_rate_limit_log", 3)
+        proc.send_signal(signal.SIGTERM)
+        code, err = await finish(proc)
+    assert code == 0, err
+    last = query(db, "SELECT event_type, json_extract(event_data, '$.reason') FROM event_log "
+                     "ORDER BY id DESC LIMIT 1")[0]
+    assert last == ("worker.stopped", "signal SIGTERM")
+    # nothing is left in flight: every send has its answer, or is recorded as interrupted and queued again
+    assert query(db, "SELECT count(*) FROM request_queue WHERE status = 'in_flight'") == [(0,)]
+    unanswered = query(db, "SELECT count(*) FROM api_rate_limit_log WHERE response_status = 0 "
+                           "AND processing_time_ms IS NULL")
+    assert unanswered == [(0,)]
