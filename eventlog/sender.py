@@ -29,6 +29,7 @@ from .entries import (
     TransportError,
 )
 from .errors import EmergencyStop, Unauthorized
+from .httpauth import basic_auth_header
 from .ledger import Ledger
 from .limiter import SlidingWindowLimiter
 from .policy import requeue_same_attempt, retry_or_abandon, valid_company_number
@@ -188,11 +189,11 @@ class Sender:
     async def _call(self, item: QueueItem, page_start: int) -> int | None:
         """One HTTP request (already recorded as sent). Returns the next page's start, if any."""
         url = self.settings.api_url.rstrip("/") + self._path(item, page_start)
-        auth = aiohttp.BasicAuth(self.settings.api_key or "", "")
         timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout)
         started = time.monotonic()
         try:
-            async with self.session.get(url, auth=auth, timeout=timeout) as resp:
+            async with self.session.get(url, headers=basic_auth_header(self.settings.api_key),
+                                        timeout=timeout) as resp:
                 body = await resp.read()
                 status, headers = resp.status, parse_ratelimit(resp.headers)
         except asyncio.TimeoutError:

@@ -32,7 +32,6 @@ Why it is shaped this way:
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import random
 import time
@@ -41,6 +40,7 @@ from typing import Awaitable, Callable
 import aiohttp
 from yarl import URL
 
+from .httpauth import basic_auth_header
 from .backoff import Backoff, CircuitBreaker
 from .clock import Clock, SystemClock
 from .db import translated
@@ -68,13 +68,6 @@ def stream_name(url: str) -> str:
     """`https://stream.companieshouse.gov.uk/companies` → `companies`."""
     segments = [s for s in URL(url).path.split("/") if s]
     return segments[-1] if segments else "stream"
-
-
-def _auth_header(key: str | None) -> dict[str, str]:
-    """HTTP basic auth with the key as user name and an empty password."""
-    if not key:
-        return {}
-    return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode("ascii")}
 
 
 def last_recorded_timepoint(ledger: Ledger, stream: str) -> int | None:
@@ -200,7 +193,7 @@ class StreamClient:
         last = self.stats.last_timepoint
         start = None if (last is None or self._live_next) else last + 1
         url = URL(self.url) if start is None else URL(self.url).update_query(timepoint=start)
-        headers = _auth_header(self.settings.stream_credential)
+        headers = basic_auth_header(self.settings.stream_credential)
         timeout = self.settings.connection_timeout
         self.stats.attempts += 1
         try:
