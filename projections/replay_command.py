@@ -9,6 +9,7 @@ pipes) only the summary line is printed.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -40,7 +41,7 @@ class _Bar:
         if self.bar is None:
             self.bar = click.progressbar(length=max(total, 1), label="replaying", show_eta=True,
                                          show_percent=True, item_show_func=self._rate,
-                                         file=click.get_text_stream("stderr"))
+                                         file=sys.stderr)
             self.bar.__enter__()
         self.bar.update(done - self.done, done)
         self.done = done
