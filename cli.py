@@ -122,6 +122,8 @@ def ingest(database_path: str | None, simulate: bool, duration: float | None, pr
     settings = settings_from(database_path=database_path, health_port=health_port)
     code = run_worker(settings, simulate=simulate, duration=duration,
                       report=lambda line: click.echo(line, err=True), progress_interval=progress_interval)
+    click.echo(f"ledger and tables in {settings.database_path}: see `python cli.py status` and "
+               f"`python cli.py audit`", err=True)
     sys.exit(code)
 
 
