@@ -33,6 +33,8 @@ from .entries import RateLimitHeaders
 
 __all__ = ["SlidingWindowLimiter", "Decision", "clamp_reset"]
 
+_FORBIDDEN_COOLDOWN = 300.0  # a 403 (the IP limit) is treated as a 429 of five minutes
+
 
 class Decision(msgspec.Struct, frozen=True):
     """`wait == 0` means send now; otherwise sleep `wait` seconds (and `why`)."""
@@ -64,7 +66,7 @@ class SlidingWindowLimiter:
         self.window = window
         self.slack = slack
         self._hint: _Hint | None = None
-        self._cooldown_pos = -1
+        self._cooldown_key: tuple = ()
         self.emergency = False  # set once this process has declared an emergency stop
         self._cooldown_until = 0.0
 
@@ -81,29 +83,29 @@ class SlidingWindowLimiter:
     def cooldown_until(self) -> float:
         """The latest cooldown any process recorded on this database (0 if none).
 
-        Looked up through the newest 429/403 row of `api_rate_limit_log` (an
-        index lookup), then that request's `RateLimited` entry; an emergency
-        stop carries the same cooldown. Cached until a newer 429 appears.
+        The maximum over every 429/403 recent enough to still matter, not just the
+        newest: a 403's five minutes must not be shortened by a later-sent request's
+        short 429. Found through the 429/403 rows of `api_rate_limit_log` (indexed by
+        status), then their `RateLimited` entries, which follow them in the ledger.
+        Cached until the set of recent 429/403 rows changes.
         """
+        horizon = self.clock.now() - 2 * max(self.window, _FORBIDDEN_COOLDOWN) - self.slack - 60
         row = self.conn.execute(
-            "SELECT id, request_id FROM api_rate_limit_log WHERE response_status IN (429, 403) "
-            "ORDER BY id DESC LIMIT 1"
+            "SELECT count(*), min(id), max(id) FROM api_rate_limit_log "
+            "WHERE response_status IN (429, 403) AND timestamp > ?", (from_epoch(horizon),)
         ).fetchone()
-        pos, request_id = row if row else (0, None)
-        if pos != self._cooldown_pos:
-            self._cooldown_pos = pos
+        key = (row[0], row[2])
+        if key != self._cooldown_key:
+            self._cooldown_key = key
             self._cooldown_until = 0.0
-            if pos:
-                # The RateLimited entry follows its request.sent; the scan stops at it.
-                found = self.conn.execute(
-                    "SELECT event_data FROM event_log WHERE id > ? AND event_type = 'request.rate_limited' "
-                    "AND json_extract(event_data, '$.request_id') = ? ORDER BY id LIMIT 1",
-                    (pos, request_id),
-                ).fetchone()
-                if found:
-                    entry = msgspec.json.decode(found[0], type=_Cooldown)
+            if row[0]:
+                for (data,) in self.conn.execute(
+                    "SELECT event_data FROM event_log WHERE id > ? AND event_type = 'request.rate_limited'",
+                    (row[1],),
+                ):
+                    entry = msgspec.json.decode(data, type=_Cooldown)
                     if entry.cooldown_until:
-                        self._cooldown_until = to_epoch(entry.cooldown_until)
+                        self._cooldown_until = max(self._cooldown_until, to_epoch(entry.cooldown_until))
         return self._cooldown_until
 
     # --- the decision -------------------------------------------------------------
@@ -141,26 +143,54 @@ class SlidingWindowLimiter:
             self._hint.sent_since += 1
 
     def observe(self, headers: RateLimitHeaders | None) -> None:
-        """Believe the server when it says fewer requests remain than we think."""
+        """Believe the server when it says fewer requests remain than we think.
+
+        Its `Remain` can't count the requests still on their way to it, so those
+        (unanswered rows in the window, this response's own row excepted: its answer
+        is appended next) are taken off what may still be sent.
+        """
         if headers is None or headers.remain is None:
             return
         now = self.clock.now()
         reset = clamp_reset(headers.reset, now, self.window)
-        self._hint = _Hint(remain=max(headers.remain, 0), reset=reset)
+        in_flight = self.conn.execute(
+            "SELECT count(*) FROM api_rate_limit_log WHERE response_status = 0 "
+            "AND processing_time_ms IS NULL AND timestamp > ?",
+            (from_epoch(now - self.window - self.slack),),
+        ).fetchone()[0]
+        self._hint = _Hint(remain=max(headers.remain, 0), reset=reset, sent_since=max(in_flight - 1, 0))
 
     def cooldown_for(self, status: int, headers: RateLimitHeaders | None) -> str:
         """When calls may resume after a 429 (server reset, clamped) or 403 (five minutes)."""
         now = self.clock.now()
         if status == 403:
-            return from_epoch(now + 300.0)
+            return from_epoch(now + _FORBIDDEN_COOLDOWN)
         reset = headers.reset if headers is not None else None
         return from_epoch(clamp_reset(reset, now, self.window) + self.slack)
 
-    def violations_since(self, since: float) -> int:
-        return self.conn.execute(
-            "SELECT count(*) FROM api_rate_limit_log WHERE response_status IN (429, 403) AND timestamp > ?",
-            (from_epoch(since),),
-        ).fetchone()[0]
+    def incidents_since(self, since: float, request_id: str) -> int:
+        """Rate-limit incidents since `since`, counting the 429/403 just received for `request_id`.
+
+        A 429 for a request that was already on the wire when an earlier 429 arrived
+        is part of that incident, not a new one: with several lanes, one refusal
+        typically brings the answers of the requests sent alongside it.
+        """
+        now = self.clock.now()
+        rows = self.conn.execute(
+            "SELECT timestamp, processing_time_ms FROM api_rate_limit_log "
+            "WHERE response_status IN (429, 403) AND timestamp > ?", (from_epoch(since),)).fetchall()
+        events = [(to_epoch(ts), to_epoch(ts) + (ms or 0) / 1000) for ts, ms in rows]
+        mine = self.conn.execute(
+            "SELECT timestamp FROM api_rate_limit_log WHERE request_id = ? AND response_status = 0 "
+            "AND processing_time_ms IS NULL ORDER BY id DESC LIMIT 1", (request_id,)).fetchone()
+        events.append((to_epoch(mine[0]) if mine else now, now))
+        events.sort()
+        count, answered = 0, float("-inf")
+        for sent, received in events:
+            if sent >= answered:  # sent after every earlier refusal was known: a new incident
+                count += 1
+            answered = max(answered, received)
+        return count
 
 
 class _Cooldown(msgspec.Struct):

@@ -36,9 +36,23 @@ from .policy import requeue_same_attempt, retry_or_abandon, valid_company_number
 from .queue import QueueItem, earliest_not_before, next_item
 from .settings import Settings
 
-__all__ = ["Sender", "OFFICERS_PAGE_SIZE", "parse_ratelimit"]
+__all__ = ["Sender", "OFFICERS_PAGE_SIZE", "parse_ratelimit", "rest_session"]
 
 OFFICERS_PAGE_SIZE = 100  # the API's maximum: fewer pages, less of the allowance
+
+
+def rest_session(**kwargs) -> aiohttp.ClientSession:
+    """A client session that puts exactly one request on the wire per call.
+
+    aiohttp silently re-sends an idempotent request once when a kept-alive
+    connection drops; the server may have counted the first one, and only one
+    `request.sent` was recorded. There is no public switch (aiohttp 3.14), so the
+    private one is turned off here and `tests/test_sender.py` pins it.
+    """
+    session = aiohttp.ClientSession(**kwargs)
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False
+    return session
 
 
 class _Page(msgspec.Struct):
@@ -168,8 +182,8 @@ class Sender:
                 return
             page_start = more
             while True:  # the next page goes through the limiter like any request
-                grant = self._grant(item, page_start)
-                if grant.item is not None:
+                grant = self._grant(item, page_start) if not self.stop.is_set() else None
+                if grant is not None and grant.item is not None:
                     break
                 if self.stop.is_set():
                     self._append([
@@ -180,6 +194,7 @@ class Sender:
                         requeue_same_attempt(item, "retry after shutdown"),
                     ])
                     return
+                assert grant is not None
                 await self._pause(grant.wait)
 
     def _append(self, entries: list[Entry]) -> None:
@@ -189,11 +204,15 @@ class Sender:
     async def _call(self, item: QueueItem, page_start: int) -> int | None:
         """One HTTP request (already recorded as sent). Returns the next page's start, if any."""
         url = self.settings.api_url.rstrip("/") + self._path(item, page_start)
-        timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout)
+        # A connection that takes longer than the slack to open could deliver the request
+        # into a server window our timestamp has already left: give up on it instead.
+        timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout,
+                                        sock_connect=max(self.limiter.slack, 0.5))
         started = time.monotonic()
         try:
+            # No redirects: each request.sent must be exactly one request on the wire.
             async with self.session.get(url, headers=basic_auth_header(self.settings.api_key),
-                                        timeout=timeout) as resp:
+                                        timeout=timeout, allow_redirects=False) as resp:
                 body = await resp.read()
                 status, headers = resp.status, parse_ratelimit(resp.headers)
         except asyncio.TimeoutError:
@@ -262,8 +281,8 @@ class Sender:
         entries: list[Entry] = [RateLimited(status=status, cooldown_until=until, ratelimit=headers,
                                             **common)]
         now = self.clock.now()
-        # Count this 429 too: it is appended in the same transaction below.
-        violations = self.limiter.violations_since(now - 12 * self.limiter.window) + 1
+        # This 429 is counted too, though its entry is appended only below.
+        violations = self.limiter.incidents_since(now - 12 * self.limiter.window, item.request_id)
         threshold = self.settings.emergency_429_threshold
         # Lanes share the limiter: the first lane to cross the threshold declares the stop;
         # 429s of requests that were already in flight are recorded, not declared again.

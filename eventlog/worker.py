@@ -31,7 +31,7 @@ from .limiter import SlidingWindowLimiter
 from .migrate import migrate
 from .policy import recover_in_flight, sweep
 from .queue import depth_by_priority
-from .sender import Sender
+from .sender import Sender, rest_session
 from .settings import Settings
 
 __all__ = ["run_worker", "Worker", "SENDER_LANES"]
@@ -151,7 +151,7 @@ class Worker:
         self.start()
         exit_code = 0
         connector = aiohttp.TCPConnector(limit=SENDER_LANES * 2)
-        async with aiohttp.ClientSession(connector=connector) as session:
+        async with rest_session(connector=connector) as session:
             for _ in range(SENDER_LANES):
                 self.senders.append(Sender(self.settings, self.ledger, self.limiter, session,
                                            clock=self.clock, stop=self.stop, wake=self.wake,
@@ -163,6 +163,7 @@ class Worker:
                 run_streams(self.settings, self.ledger, self.stop, clients=self.stream_clients),
                 name="stream"))
             timer = asyncio.create_task(self._timer(duration))
+            late: ChledgerError | None = None
             try:
                 exit_code = await self._supervise(tasks)
             except ChledgerError as exc:
@@ -170,9 +171,16 @@ class Worker:
                 raise
             finally:
                 timer.cancel()
-                await self._shutdown(tasks)
+                late = await self._shutdown(tasks)
+                if late is not None and exit_code == 0:
+                    # e.g. the answers of in-flight requests crossed the 429 threshold
+                    # during the grace period: the stop was declared, so it must show
+                    exit_code = late.exit_code
+                    self.stop_reason = f"{type(late).__name__}: {late}"
                 self.ledger.append(WorkerStopped(reason=self.stop_reason, exit_code=exit_code))
                 self.report(self.summary())
+        if late is not None and exit_code != 0:
+            raise late
         return exit_code
 
     async def _timer(self, duration: float | None) -> None:
@@ -205,12 +213,14 @@ class Worker:
         finally:
             stop_task.cancel()
 
-    async def _shutdown(self, tasks: list[asyncio.Task]) -> None:
+    async def _shutdown(self, tasks: list[asyncio.Task]) -> ChledgerError | None:
+        """Stop every task (grace period, then cancel); return a known failure raised meanwhile."""
         self.stop.set()
         _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
         for t in pending:
             t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        return next((r for r in results if isinstance(r, ChledgerError)), None)
 
 
 async def _first(*aws) -> None:
