@@ -277,3 +277,15 @@ async def test_sigterm_stops_cleanly_with_in_flight_work_recorded(tmp_path):
     unanswered = query(db, "SELECT count(*) FROM api_rate_limit_log WHERE response_status = 0 "
                            "AND processing_time_ms IS NULL")
     assert unanswered == [(0,)]
+
+
+def test_the_readme_command_runs_on_embedded_defaults(tmp_path, run_cli):
+    """`ingest --simulate` needs no key and no network: stream in, officers fetched, compliant."""
+    db = tmp_path / "companies.db"
+    ran = run_cli("ingest", "--simulate", "--duration", "4", "--progress-interval", "1", "--db", db)
+    assert ran.returncode == 0, ran.stderr
+    assert "window" in ran.stderr and "python cli.py audit" in ran.stderr
+    assert query(db, "SELECT count(*) FROM event_log WHERE event_type = 'stream.event'")[0][0] > 50
+    assert query(db, "SELECT count(DISTINCT company_number) FROM officers")[0][0] > 0
+    audited = run_cli("audit", "--db", db)
+    assert audited.returncode == 0 and "COMPLIANT" in audited.stdout
