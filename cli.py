@@ -227,8 +227,11 @@ def status(database_path: str | None, target: int, as_json: bool) -> None:
 @click.option("--only", default=None, metavar="NAME",
               help="Rebuild one projection (companies, officers, company_processing_state, ...).")
 @click.option("--verify", is_flag=True, help="Rebuild into scratch tables and report differences; change nothing.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Processes that rebuild projections side by side "
+                   "(default: one per core, up to 3, for a ledger of 50,000 entries or more).")
 @known_errors
-def replay(database_path: str | None, only: str | None, verify: bool) -> None:
+def replay(database_path: str | None, only: str | None, verify: bool, jobs: int | None) -> None:
     """Rebuild every projection from the ledger (after a bug fix, or a projector upgrade).
 
     Atomic: a replay that is killed leaves the old tables as they were. Refused
@@ -238,11 +241,12 @@ def replay(database_path: str | None, only: str | None, verify: bool) -> None:
     Example:
         python cli.py replay --db companies.db
         python cli.py replay --verify
+        python cli.py replay --jobs 1      # one process, as on a one-core machine
     """
     from projections.replay_command import run_replay
 
     settings = settings_from(database_path=database_path)
-    sys.exit(run_replay(settings.database_path, only, verify, show_progress=sys.stderr.isatty()))
+    sys.exit(run_replay(settings.database_path, only, verify, show_progress=sys.stderr.isatty(), jobs=jobs))
 
 
 @cli.command()

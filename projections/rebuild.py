@@ -15,6 +15,10 @@ the size of the rebuilt tables until the COMMIT checkpoints it). Readers are
 never blocked; other writers wait for the COMMIT (there is no worker to wait).
 Foreign keys are checked once, over the finished tables, before the COMMIT.
 
+On a large ledger the projections are built side by side in worker processes,
+each into a scratch file, and only copied in by that one transaction
+(`parallel`); the tables are the same, byte for byte, and so is the crash safety.
+
 Replay takes the worker lock, so it refuses while a worker runs and no worker
 can start until it is done.
 
@@ -39,6 +43,7 @@ from eventlog.errors import ProjectionError
 
 from .compare import Difference, compare_table
 from .lock import worker_lock
+from .parallel import build_in_parallel, copy_in, default_jobs, plan, scratch_space
 from .tables import create_shadow_tables, fresh_tables
 from .registry import select
 from .runner import apply_records, ledger_head, read_batches, read_states, set_positions
@@ -55,6 +60,7 @@ class ReplayReport(msgspec.Struct, frozen=True):
     entries: int
     head: int
     seconds: float
+    processes: int = 1
 
     @property
     def rate(self) -> float:
@@ -93,33 +99,82 @@ def _check_foreign_keys(conn: apsw.Connection) -> None:
 
 def replay(conn: apsw.Connection, only: str | Sequence[str] | None = None,
            progress: Progress | None = None, *, lock: bool = True,
-           batch_size: int = BATCH_SIZE) -> ReplayReport:
+           batch_size: int = BATCH_SIZE, jobs: int | None = None) -> ReplayReport:
     """Rebuild the projections (all, or `only` one) from position 0 and swap them in at COMMIT.
 
     `progress(done, total)` is called after each batch. `lock=False` is for a
     caller that already holds the worker lock (e.g. a worker replaying before it starts).
+    `jobs` is how many processes build the projections side by side (`parallel`);
+    by default one per core for a large ledger, and always 1 for an in-memory database.
     """
     selected = select(only)
     guard = worker_lock(conn.filename, "replay") if lock and conn.filename else contextlib.nullcontext()
     with guard, _cache(conn, CACHE_KIB), _foreign_keys_checked_at_end(conn):
         started = time.perf_counter()
-        with transaction(conn):
-            head = ledger_head(conn)
-            try:
-                later = fresh_tables(conn, selected)
-            except LookupError as exc:
-                raise ProjectionError(str(exc)) from None
+        head = ledger_head(conn)
+        groups = plan(selected, default_jobs(head) if jobs is None else jobs) if conn.filename else [selected]
+        if len(groups) > 1:
+            head = _replay_parallel(conn, selected, groups, head, progress, batch_size)
+        else:
+            head = _replay_serial(conn, selected, progress, batch_size)
+        return ReplayReport(tuple(p.NAME for p in selected), head, head, time.perf_counter() - started,
+                            len(groups))
+
+
+def _replay_serial(conn: apsw.Connection, selected: Sequence[ModuleType], progress: Progress | None,
+                   batch_size: int) -> int:
+    with transaction(conn):
+        head = ledger_head(conn)
+        later = _fresh(conn, selected)
+        if progress:
+            progress(0, head)
+        for records in read_batches(conn, 0, head, batch_size):
+            apply_records(conn, records, selected)
             if progress:
-                progress(0, head)
-            for records in read_batches(conn, 0, head, batch_size):
-                apply_records(conn, records, selected)
-                if progress:
-                    progress(records[-1].position, head)
-            for sql in later:
-                conn.execute(sql)
-            _check_foreign_keys(conn)
-            set_positions(conn, selected, head)
-        return ReplayReport(tuple(p.NAME for p in selected), head, head, time.perf_counter() - started)
+                progress(records[-1].position, head)
+        _finish(conn, selected, later, head)
+    return head
+
+
+def _replay_parallel(conn: apsw.Connection, selected: Sequence[ModuleType], groups: list[list[ModuleType]],
+                     head: int, progress: Progress | None, batch_size: int) -> int:
+    """Build the groups side by side up to `head`, then swap them in with whatever came after it."""
+    with scratch_space(conn.filename) as directory:
+        files = build_in_parallel(conn.filename, directory, groups, head, batch_size, progress)
+        aliases: list[str] = []
+        try:
+            for i, path in enumerate(files):
+                conn.execute(f"ATTACH DATABASE ? AS replay_{i}", (path,))
+                aliases.append(f"replay_{i}")
+            with transaction(conn):
+                later = _fresh(conn, selected)
+                for alias, group in zip(aliases, groups):
+                    copy_in(conn, alias, group)
+                now = ledger_head(conn)  # entries appended while the workers ran
+                for records in read_batches(conn, head, now, batch_size):
+                    apply_records(conn, records, selected)
+                _finish(conn, selected, later, now)
+        finally:
+            for alias in aliases:
+                conn.execute(f"DETACH DATABASE {alias}")
+    if progress:
+        progress(now, now)
+    return now
+
+
+def _fresh(conn: apsw.Connection, selected: Sequence[ModuleType]) -> list[str]:
+    try:
+        return fresh_tables(conn, selected)
+    except LookupError as exc:
+        raise ProjectionError(str(exc)) from None
+
+
+def _finish(conn: apsw.Connection, selected: Sequence[ModuleType], later: list[str], head: int) -> None:
+    """Indexes built in one sorted pass each, foreign keys checked, positions stored: then COMMIT."""
+    for sql in later:
+        conn.execute(sql)
+    _check_foreign_keys(conn)
+    set_positions(conn, selected, head)
 
 
 def _rebuild_until(conn: apsw.Connection, selected: Sequence[ModuleType], limits: dict[str, int],

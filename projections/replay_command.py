@@ -55,7 +55,7 @@ class _Bar:
             self.bar.__exit__(None, None, None)
 
 
-def _replay(path: str, only: str | None, show_progress: bool) -> int:
+def _replay(path: str, only: str | None, show_progress: bool, jobs: int | None) -> int:
     with worker_lock(path, "replay"):
         conn = connect(path)
         try:
@@ -64,13 +64,14 @@ def _replay(path: str, only: str | None, show_progress: bool) -> int:
                 click.echo(f"applied {len(applied)} migration(s) first")
             bar = _Bar(show_progress)
             try:
-                report = replay(conn, only, bar, lock=False)
+                report = replay(conn, only, bar, lock=False, jobs=jobs)
             finally:
                 bar.close()
         finally:
             conn.close()
     click.echo(f"replayed {report.entries:,} entries into {', '.join(report.projections)} "
-               f"in {report.seconds:.1f} s ({report.rate:,.0f} entries/s)")
+               f"in {report.seconds:.1f} s ({report.rate:,.0f} entries/s"
+               f"{f', {report.processes} processes' if report.processes > 1 else ''})")
     return 0
 
 
@@ -93,12 +94,12 @@ def _verify(path: str, only: str | None) -> int:
 
 
 def run_replay(conn_path: str, only: str | None = None, verify: bool = False,
-               show_progress: bool = True) -> int:
+               show_progress: bool = True, jobs: int | None = None) -> int:
     """Rebuild (or with `verify`, check) the projections of the database at `conn_path`."""
     try:
         if not Path(conn_path).exists():
             raise DatabaseError(f"no database at {conn_path}: nothing to replay")
-        return _verify(conn_path, only) if verify else _replay(conn_path, only, show_progress)
+        return _verify(conn_path, only) if verify else _replay(conn_path, only, show_progress, jobs)
     except ChledgerError as exc:
         click.echo(f"chledger: {exc}", err=True)
         return exc.exit_code
