@@ -154,6 +154,10 @@ def _main(argv: list[str]) -> int:
 
     try:
         build(db_path, scratch, names, int(head), int(batch_size), say)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent speaks for all
+        return 130
+    except BrokenPipeError:  # the parent is gone
+        return 1
     except Exception as exc:  # the parent reports it in one line, naming the group
         say(f"error {type(exc).__name__}: {' '.join(str(exc).split())}")
         return 1

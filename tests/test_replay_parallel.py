@@ -40,6 +40,18 @@ def everything(conn) -> tuple:
             conn.execute("SELECT name, version, position FROM projection_state ORDER BY name").fetchall())
 
 
+def replay_workers(parent: psutil.Process | None = None) -> list[psutil.Process]:
+    """The replay worker processes among `parent`'s children (other tests may have left others)."""
+    found = []
+    for child in (parent or psutil.Process()).children():
+        try:
+            if "projections.parallel" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            pass
+    return found
+
+
 def scratch_left(db_path) -> list[str]:
     return glob.glob(glob.escape(parallel._scratch_prefix(str(db_path))) + "*")
 
@@ -112,7 +124,7 @@ def test_a_worker_killed_midway_fails_the_replay_and_changes_nothing(conn, live,
 
     def kill_a_worker(done, total):
         if not killed:
-            worker = psutil.Process().children()[0]
+            worker = replay_workers()[0]
             worker.send_signal(signal.SIGKILL)
             killed.append(worker.pid)
 
@@ -122,7 +134,7 @@ def test_a_worker_killed_midway_fails_the_replay_and_changes_nothing(conn, live,
     assert snapshot(conn) == before
     assert positions(conn) == before_positions
     assert scratch_left(db_path) == []
-    assert psutil.Process().children() == []  # the other worker was stopped too
+    assert replay_workers() == []  # the other worker was stopped too
 
 
 def test_a_failing_projector_is_named_in_one_line(conn, live, db_path):
@@ -159,7 +171,7 @@ def test_a_replay_whose_parent_is_killed_leaves_the_old_tables_and_its_workers_s
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert read_line(parent).split()[0] == "midway"
-        workers = psutil.Process(parent.pid).children()
+        workers = replay_workers(psutil.Process(parent.pid))
         assert workers and scratch_left(db_path)
         parent.send_signal(signal.SIGKILL)
         assert parent.wait(timeout=10) == -signal.SIGKILL
