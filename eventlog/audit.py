@@ -25,7 +25,8 @@ JSON keys (`--json`, stable; `version` changes when one does; times ISO, positio
                  sends_in_window_before, last_send_before {position, at}, first_send_after
                  {position, at}, breaches [{position, at}]}], rate_limited_count,
   orphans [{position, at, request_id}], orphan_count,
-  chain {ok, checked, head, bad_position, reason},
+  chain {ok, checked, head, bad_position, reason}, chain_engine ("c"|"python"),
+  chain_engine_reason (why Python, or null),
   table {ok, checked, missing_count, extra_count, mismatch_count,
          issues [{kind ("missing"|"extra"|"mismatch"), id, expected, found}]},
   emergency_stops [{position, at, reason, violations, cooldown_until}],
@@ -40,13 +41,15 @@ from __future__ import annotations
 import multiprocessing
 import os
 from array import array
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import apsw
 import click
 import msgspec
 
+from . import native_chain
 from .audit_checks import check_cooldowns, resolve_orphans, settle_pending
+from .audit_native import NativeUnavailable, scan_range_native
 from .audit_report import Report, summary, to_json
 from .audit_result import build_report
 from .audit_scan import RangeScan, scan_range
@@ -60,6 +63,8 @@ __all__ = ["audit", "run_audit", "AuditData", "DEFAULT_LIMIT", "DEFAULT_WINDOW"]
 DEFAULT_LIMIT = 600
 DEFAULT_WINDOW = 300.0
 PARALLEL_MIN_ROWS = 200_000  # below this, forking costs more than it saves
+NATIVE_PARALLEL_MIN_ROWS = 20_000  # threads start in microseconds: split even small ledgers
+NATIVE_RANGES_PER_JOB = 2  # more ranges than threads, so a slowed thread leaves work to the other
 
 
 class _Started(msgspec.Struct):
@@ -85,6 +90,8 @@ class AuditData(msgspec.Struct):
     pending_checked: int
     pending_issues: list
     stats: object
+    chain_engine: str = "python"  # "c" when the chain and facts were gathered in C
+    chain_engine_reason: str | None = None  # why not in C
 
 
 def _jobs(jobs: int | None) -> int:
@@ -101,9 +108,38 @@ def _ranges(head: int, parts: int) -> list[tuple[int, int]]:
     return [(a, min(head, a + step - 1)) for a in range(1, head + 1, step)]
 
 
-def _scan_all(db_path: str, head: int, since: str, until: str, jobs: int) -> list[RangeScan]:
+def _scan_all(db_path: str, head: int, since: str, until: str, jobs: int,
+              engine: str) -> tuple[list[RangeScan], str]:
+    """Scan 1..head in ranges; returns the scans and the engine that did them ("c" in threads,
+    else "python" in processes)."""
+    if engine == "c":
+        try:
+            return _scan_threads(db_path, head, since, until, jobs), "c"
+        except NativeUnavailable:
+            pass  # the extension loaded for the check but not in a worker: do it all in Python
+    return _scan_processes(db_path, head, since, until, jobs), "python"
+
+
+_LOW = -(1 << 62)  # the first range also owns table rows with impossible ids
+
+
+def _scan_threads(db_path: str, head: int, since: str, until: str, jobs: int) -> list[RangeScan]:
+    """Ranges scanned by `chledger_audit` in threads: each runs inside one sqlite3_step with the
+    GIL released, so they really run in parallel, with no process to start."""
+    parts = 1 if jobs <= 1 or head < NATIVE_PARALLEL_MIN_ROWS else jobs * NATIVE_RANGES_PER_JOB
+    bounds = _ranges(head, parts) if head else [(1, 0)]
+    if len(bounds) == 1:
+        return [scan_range_native(db_path, *bounds[0], since=since, until=until, table_from=_LOW)]
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="audit") as pool:
+        futures = [pool.submit(scan_range_native, db_path, a, b, since=since, until=until,
+                               table_from=_LOW if i == 0 else None)
+                   for i, (a, b) in enumerate(bounds)]
+        return [f.result() for f in futures]
+
+
+def _scan_processes(db_path: str, head: int, since: str, until: str, jobs: int) -> list[RangeScan]:
     """Scan 1..head in `jobs` ranges, one in this process and the rest in worker processes."""
-    low = -(1 << 62)  # the first range also owns table rows with impossible ids
+    low = _LOW
     if head == 0:
         return [scan_range(db_path, 1, 0, since=since, until=until, table_from=low)]
     if jobs <= 1 or head < PARALLEL_MIN_ROWS:
@@ -155,7 +191,8 @@ def collect(db_path: str, *, since: str | None = None, until: str | None = None,
     try:
         with translated(db_path):
             head = int(conn.execute("SELECT coalesce(max(id), 0) FROM event_log").fetchone()[0])
-        scans = _scan_all(db_path, head, lo, hi, _jobs(jobs))
+            wanted = "c" if native_chain.usable(conn) else "python"
+        scans, engine = _scan_all(db_path, head, lo, hi, _jobs(jobs), wanted)
         with translated(db_path):
             orphans = [o for o in resolve_orphans(conn, (c for s in scans for c in s.candidates))
                        if lo <= o[2] < hi]
@@ -183,8 +220,10 @@ def collect(db_path: str, *, since: str | None = None, until: str | None = None,
                if n.event_type == "request.rate_limited" and lo <= n.received_at < hi]
     cooldowns = check_cooldowns(limited, positions, times, span, in_order=in_order)
     stats = window_stats(times, span, limit, profile_bins=profile_bins, presorted=in_order)
+    reason = None if engine == "c" else (native_chain.unavailable_reason()
+                                         or "the chain extension can't read this database")
     return AuditData(db_path, since, until, limit, window, source, scans, head, times, positions,
-                     orphans, cooldowns, checked, issues, stats)
+                     orphans, cooldowns, checked, issues, stats, engine, reason)
 
 
 def audit(db_path: str, *, since: str | None = None, until: str | None = None,

@@ -147,6 +147,8 @@ class Report(_S, kw_only=True):
     orphans: list[OrphanOut]
     orphan_count: int
     chain: ChainOut
+    chain_engine: str  # "c" (the compiled chain extension) or "python"
+    chain_engine_reason: str | None  # why the chain was checked in Python (None when in C)
     table: TableOut
     emergency_stops: list[StopOut]
     gaps: list[GapOut]
@@ -196,8 +198,11 @@ def summary(r: Report, *, shown: int = 10) -> str:
     lines.append("  queued     " + ("every send traced to its request.queued" if not r.orphan_count
                                     else f"{r.orphan_count} send(s) never queued (direct calls)"))
     c = r.chain
-    lines.append("  chain      " + (f"intact ({_n(c.checked)} entries)" if c.ok
-                                    else f"BROKEN: {c.reason}"))
+    how = ("checked in C" if r.chain_engine == "c"
+           else f"checked in Python: {r.chain_engine_reason}" if r.chain_engine_reason
+           else "checked in Python")
+    lines.append("  chain      " + (f"intact ({_n(c.checked)} entries, {how})" if c.ok
+                                    else f"BROKEN: {c.reason} ({how})"))
     t = r.table
     lines.append("  table      " + (f"api_rate_limit_log matches the ledger ({_n(t.checked)} rows)"
                                     if t.ok else f"api_rate_limit_log differs: {t.missing_count} "

@@ -189,6 +189,8 @@ def build_report(data: "AuditData") -> Report:
         orphans=[OrphanOut(position=p, at=a, request_id=r) for p, r, a in data.orphans[:MAX_LISTED]],
         orphan_count=len(data.orphans),
         chain=chain,
+        chain_engine=data.chain_engine,
+        chain_engine_reason=data.chain_engine_reason,
         table=table,
         emergency_stops=stops[:MAX_LISTED],
         gaps=gaps[:MAX_LISTED],

@@ -51,6 +51,8 @@ _TABLE_SQL = ("SELECT id, timestamp, request_type, company_number, request_id, r
 _ROWS_SQL = ("SELECT id, event_type, received_at, CASE WHEN event_type <> 'stream.event' "
              f"THEN event_data END, {MESSAGE_SQL}, hash "
              "FROM event_log WHERE id BETWEEN ? AND ? ORDER BY id")
+_ROWS_FACTS_SQL = ("SELECT id, event_type, received_at, CASE WHEN event_type <> 'stream.event' "
+                   "THEN event_data END, NULL, NULL FROM event_log WHERE id BETWEEN ? AND ? ORDER BY id")
 _ROWS_FALLBACK_SQL = ("SELECT id, event_type, received_at, event_data, event_id, company_number, hash "
                       "FROM event_log WHERE id BETWEEN ? AND ? ORDER BY id")
 
@@ -151,10 +153,15 @@ def scan_range(db_path: str, first: int, last: int, *, since: str = "", until: s
     return scan
 
 
-def _scan(conn, first, last, since, until, table_from, queued_memory) -> RangeScan:
+def _scan(conn, first, last, since, until, table_from, queued_memory, *,
+          check_chain: bool = True) -> RangeScan:
+    """The scan of one range in an open transaction; `check_chain=False` leaves the chain out
+    (`audit_native` checked it in C and hands the facts of an unusual range to this)."""
     out = RangeScan(first, last)
-    if first == 1:
-        prev: bytes | None = GENESIS
+    if not check_chain:
+        prev: bytes | None = None
+    elif first == 1:
+        prev = GENESIS
     else:
         row = conn.execute("SELECT hash FROM event_log WHERE id = ?", (first - 1,)).fetchone()
         prev = row[0] if row else None  # a missing predecessor is the previous range's finding
@@ -194,7 +201,9 @@ def _scan(conn, first, last, since, until, table_from, queued_memory) -> RangeSc
         elif found[5] != status:
             issues.append(TableIssue("mismatch", pos, _as_row(found[:5], status), _found(found)))
 
-    if fast:
+    if not check_chain:
+        cursor = conn.cursor().execute(_ROWS_FACTS_SQL, (first, last))
+    elif fast:
         cursor = conn.cursor().execute(_ROWS_SQL, (first, last))
     else:  # the same loop, with what chain_hash needs in place of the message
         cursor = ((pos, et, at, data, (eid, company, data), h) for pos, et, at, data, eid, company, h

@@ -249,8 +249,8 @@ def test_json_keys_are_the_documented_ones(book, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert list(doc) == ["version", "database", "verdict", "exit_code", "since", "until", "limit",
                          "requests", "windows", "rate_limited", "rate_limited_count", "orphans",
-                         "orphan_count", "chain", "table", "emergency_stops", "gaps", "violations",
-                         "violation_counts"]
+                         "orphan_count", "chain", "chain_engine", "chain_engine_reason", "table",
+                         "emergency_stops", "gaps", "violations", "violation_counts"]
     assert list(doc["windows"]) == ["max", "headroom", "busiest", "over_limit"]
     assert list(doc["chain"]) == ["ok", "checked", "head", "bad_position", "reason"]
     for key in doc:

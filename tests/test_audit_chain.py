@@ -20,8 +20,15 @@ from test_audit_support import AuditLedger
 
 @pytest.fixture
 def parallel(monkeypatch):
-    """Let even a tiny ledger be split across forked workers."""
+    """Let even a tiny ledger be split across forked workers (or threads, in C)."""
     monkeypatch.setattr(audit_module, "PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(audit_module, "NATIVE_PARALLEL_MIN_ROWS", 0)
+
+
+@pytest.fixture
+def python_engine(monkeypatch):
+    """The Python scan, whether or not the chain extension is built (its own tests are here)."""
+    monkeypatch.setenv("CHLEDGER_NATIVE_CHAIN", "0")
 
 
 def awkward(path) -> AuditLedger:
@@ -39,7 +46,7 @@ def awkward(path) -> AuditLedger:
     return b
 
 
-def test_sqlite_builds_exactly_the_bytes_chain_hash_hashes(tmp_path):
+def test_sqlite_builds_exactly_the_bytes_chain_hash_hashes(tmp_path, python_engine):
     b = awkward(tmp_path / "a.db")
     rows = b.conn.execute("SELECT id, event_id, event_type, company_number, received_at, event_data, "
                           f"hash, {MESSAGE_SQL} FROM event_log ORDER BY id").fetchall()
@@ -51,7 +58,7 @@ def test_sqlite_builds_exactly_the_bytes_chain_hash_hashes(tmp_path):
     assert audit(b.path).chain.ok
 
 
-def test_a_diverging_formula_falls_back_to_chain_hash(tmp_path, monkeypatch):
+def test_a_diverging_formula_falls_back_to_chain_hash(tmp_path, monkeypatch, python_engine):
     b = awkward(tmp_path / "a.db")
     monkeypatch.setattr(audit_scan, "formula_agrees", lambda *a: False)
     assert audit(b.path).chain.ok
@@ -61,7 +68,10 @@ def test_a_diverging_formula_falls_back_to_chain_hash(tmp_path, monkeypatch):
     assert (chain.ok, chain.bad_position) == (False, 2)
 
 
-def test_stream_events_are_hashed_though_their_bodies_are_not_read(tmp_path):
+@pytest.mark.parametrize("engine", ["c", "python"])
+def test_stream_events_are_hashed_though_their_bodies_are_not_read(tmp_path, monkeypatch, engine):
+    if engine == "python":
+        monkeypatch.setenv("CHLEDGER_NATIVE_CHAIN", "0")
     b = awkward(tmp_path / "a.db")
     assert audit(b.path).exit_code == 0
     b.drop_triggers()
