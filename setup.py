@@ -13,7 +13,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 _SOURCES = ["chledger_ext.c", "chledger_chain.c", "chledger_audit.c", "chledger_facts.c",
-            "json_fields.c", "strmap.c"]
+            "json_fields.c", "strmap.c", "chledger_windows.c"]
 
 
 class OptionalBuildExt(build_ext):

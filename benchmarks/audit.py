@@ -11,15 +11,21 @@ honoured 429s, a stream gap: 3,000,002 entries, ~1.9 GB. Built once (~1.5 min), 
 
 Each measurement runs in its own child process, so its memory is its own:
 - window check: `window_stats` on the 1M send times (µs), after reading them with one SELECT
-  (timed separately); baseline: the simulator's `max_in_any_window` on float seconds, which
-  must agree on the maximum;
-- whole audit (`eventlog.audit.audit`): chain + windows + cooldowns + orphans + table, with the
-  default parallel ranges and with one process; baseline: `Ledger.verify()` alone.
+  (timed separately): `window` all in Python, `window-c` with the counts in C (the chain
+  extension, as the audit uses them); baseline: the simulator's `max_in_any_window` on float
+  seconds. All must agree on the maximum;
+- whole audit (`eventlog.audit.collect` + the report): chain + windows + cooldowns + orphans +
+  table. `audit`: the engine this install has (the chain extension: ranges in threads), with the
+  default parallel ranges; `audit-1`: one range; `audit-py`: the Python engine
+  (CHLEDGER_NATIVE_CHAIN=0: ranges in forked processes), what runs without a compiler. All
+  must agree on the verdict and the counts;
+- `verify`: `Ledger.verify()` alone (the chain only; in C when built), `verify-py` in Python.
 Memory: peak anonymous RSS (`RssAnon`, sampled every 20 ms) of the process and of its forked
-workers (the forkserver's too). File pages mapped by SQLite's mmap are the OS page cache, not the audit's memory, so
-they are left out (ru_maxrss, which counts them, is printed too). CPU seconds (user+sys; workers
-report their own, since a forkserver's children escape rusage) are printed next to wall seconds: on a shared 2-core machine wall time mostly measures
-the neighbours; the load average is printed with each run.
+workers (the forkserver's too). File pages mapped by SQLite's mmap are the OS page cache, not
+the audit's memory, so they are left out (ru_maxrss, which counts them, is printed too). CPU
+seconds (user+sys, threads included; forked workers report their own, since a forkserver's
+children escape rusage) are printed next to wall seconds: on a shared 2-core machine wall time
+partly measures the neighbours; the load average is printed with each run.
 
 Goals (issue 6): window check <= 0.5 s, whole audit with the hash chain <= 3 s, memory flat.
 """
@@ -128,32 +134,41 @@ def send_times(db: str):
 def measure(name: str, db: str) -> dict:
     out: dict = {"load": " ".join(f"{x:.1f}" for x in os.getloadavg())}
     with PeakSampler() as peak:
-        if name == "window":
+        if name in ("window", "window-c"):
+            from eventlog import native_chain
             from eventlog.audit_windows import window_stats
 
             times, out["read_s"], out["read_cpu_s"] = _timed(lambda: send_times(db))
-            stats, out["wall_s"], out["cpu_s"] = _timed(lambda: window_stats(times, 300_000_000, 600))
+            if name == "window":  # all in Python, as without the extension
+                run = lambda: window_stats(times, 300_000_000, 600)  # noqa: E731
+            else:  # the counts in C (as the audit does with the extension), the rest in Python
+                run = lambda: window_stats(times, 300_000_000, 600, presorted=True,  # noqa: E731
+                                           counts=native_chain.window_counts(times, 300_000_000))
+            stats, out["wall_s"], out["cpu_s"] = _timed(run)
             out["max"], out["sends"] = stats.max.count, stats.sends
         elif name == "window-baseline":
             from eventlog.simulator import max_in_any_window
 
             floats = [t / 1e6 for t in send_times(db)]
             out["max"], out["wall_s"], out["cpu_s"] = _timed(lambda: max_in_any_window(floats, 300.0))
-        elif name in ("audit", "audit-1"):
+        elif name in ("audit", "audit-1", "audit-py", "audit-py-1"):
             from eventlog.audit import collect
             from eventlog.audit_result import build_report
 
             data, out["wall_s"], out["cpu_s"] = _timed(
-                lambda: collect(db, jobs=1 if name == "audit-1" else None))
-            # Workers are forked by a forkserver, so rusage can't see them: they time themselves.
-            out["cpu_s"] += sum(scan.cpu_seconds for scan in data.scans[1:])
+                lambda: collect(db, jobs=1 if name.endswith("-1") else None))
+            if data.chain_engine == "python":
+                # Workers are forked by a forkserver, so rusage can't see them: they time
+                # themselves. (The C engine's ranges run in threads, which rusage counts.)
+                out["cpu_s"] += sum(scan.cpu_seconds for scan in data.scans[1:])
+            out["engine"] = data.chain_engine
             out["ranges"] = len(data.scans)
             (report, report_s, _) = _timed(lambda: build_report(data))
             out["wall_s"] += report_s
             out["verdict"], out["max"] = report.verdict, report.windows.max.count
             out["chain_ok"], out["entries"] = report.chain.ok, report.chain.checked
             out["table_ok"], out["sent"] = report.table.ok, report.requests.sent
-        elif name == "verify":
+        elif name in ("verify", "verify-py"):
             from eventlog.db import connect
             from eventlog.ledger import Ledger
 
@@ -168,8 +183,11 @@ def measure(name: str, db: str) -> dict:
 
 
 def run_child(name: str, db: str) -> dict:
+    env = dict(os.environ)
+    if name.endswith("-py") or "-py-" in name:  # the Python engine, as without the extension
+        env["CHLEDGER_NATIVE_CHAIN"] = "0"
     proc = subprocess.run([sys.executable, __file__, "--measure", name, "--db", db],
-                          capture_output=True, text=True, check=True)
+                          capture_output=True, text=True, check=True, env=env)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -180,18 +198,26 @@ def warm(path: str) -> None:
 
 
 def report(requests: int, names: list[str]) -> dict[str, dict]:
+    from eventlog import native_chain
+
     db, built = ensure_fixture(requests)
     size_gb = os.path.getsize(db) / 1e9
     print(f"\n== {requests:,} requests: {db} ({size_gb:.2f} GB"
           + (f", built in {built:.0f} s)" if built else ", cached)"))
+    print(f"chain engine here: {native_chain.engine()}"
+          + (f" ({native_chain.unavailable_reason()})" if native_chain.engine() != "c" else
+             f" ({native_chain.extension_path().name})"))
     warm(db)
     results = {}
     for name in names:
         r = results[name] = run_child(name, db)
         extra = {k: v for k, v in r.items() if k not in ("wall_s", "cpu_s", "load")}
         print(f"{name:16s} wall {r['wall_s']:6.2f} s  cpu {r['cpu_s']:6.2f} s  load {r['load']}  {extra}")
-    if "window" in results and "window-baseline" in results:
-        assert results["window"]["max"] == results["window-baseline"]["max"], "window checks disagree"
+    maxima = {r["max"] for n, r in results.items() if n.startswith("window")}
+    assert len(maxima) <= 1, f"window checks disagree: {maxima}"
+    verdicts = {(r["verdict"], r["max"], r["sent"], r["table_ok"], r["chain_ok"])
+                for n, r in results.items() if n.startswith("audit")}
+    assert len(verdicts) <= 1, f"the audits disagree: {verdicts}"
     return results
 
 
@@ -207,7 +233,8 @@ def main() -> None:
         print(json.dumps(measure(args.measure, args.db)))
         return
     names = (args.only.split(",") if args.only else
-             ["window", "window-baseline", "audit", "audit-1", "verify"])
+             ["window", "window-c", "window-baseline", "audit", "audit-1", "audit-py", "verify",
+              "verify-py"])
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [args.requests]
     for n in sizes:
         report(n, names)

@@ -92,6 +92,7 @@ class AuditData(msgspec.Struct):
     stats: object
     chain_engine: str = "python"  # "c" when the chain and facts were gathered in C
     chain_engine_reason: str | None = None  # why not in C
+    in_order: bool = False  # the send times ascend (as they do when one clock stamps the ledger)
 
 
 def _jobs(jobs: int | None) -> int:
@@ -215,15 +216,19 @@ def collect(db_path: str, *, since: str | None = None, until: str | None = None,
         positions.extend(s.positions)
         s.times = s.positions = array("q")  # free as we go
     span = round(window * 1_000_000)
-    in_order = is_sorted(times)
+    # In C the window counts come with the answer to "do the times ascend?" (they do when one
+    # clock stamps the ledger); otherwise Python asks, and counts.
+    counts = native_chain.window_counts(times, span) if engine == "c" else None
+    in_order = counts is not None or is_sorted(times)
     limited = [(n.position, to_us(n.received_at), n.data) for s in scans for n in s.noted
                if n.event_type == "request.rate_limited" and lo <= n.received_at < hi]
     cooldowns = check_cooldowns(limited, positions, times, span, in_order=in_order)
-    stats = window_stats(times, span, limit, profile_bins=profile_bins, presorted=in_order)
+    stats = window_stats(times, span, limit, profile_bins=profile_bins, presorted=in_order,
+                         counts=counts)
     reason = None if engine == "c" else (native_chain.unavailable_reason()
                                          or "the chain extension can't read this database")
     return AuditData(db_path, since, until, limit, window, source, scans, head, times, positions,
-                     orphans, cooldowns, checked, issues, stats, engine, reason)
+                     orphans, cooldowns, checked, issues, stats, engine, reason, in_order)
 
 
 def audit(db_path: str, *, since: str | None = None, until: str | None = None,

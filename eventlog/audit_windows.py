@@ -144,16 +144,18 @@ def _profile(times: array, counts: array, bins: int) -> list[Window]:
 
 
 def window_stats(times: array, span: int, limit: int, *, top: int = 5, profile_bins: int = 0,
-                 presorted: bool | None = None) -> WindowStats:
+                 presorted: bool | None = None, counts: array | None = None) -> WindowStats:
     """Everything the audit says about windows, from send times in µs (sorted here if needed;
-    `presorted` says whether the caller already knows)."""
+    `presorted` says whether the caller already knows). `counts`, when given, are
+    `window_counts(times, span)` computed already (in C: `native_chain.window_counts`)."""
     if span <= 0:
         raise ValueError(f"the window must be positive, not {span} µs")
-    if not (is_sorted(times) if presorted is None else presorted):
+    if counts is None and not (is_sorted(times) if presorted is None else presorted):
         times = array("q", sorted(times))
     if not times:
         return WindowStats(0, None, [], [])
-    counts = window_counts(times, span)
+    if counts is None:
+        counts = window_counts(times, span)
     peak = max(counts)
     i = counts.index(peak)
     return WindowStats(

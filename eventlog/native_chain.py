@@ -20,7 +20,9 @@ and hashed here with `chain_hash` itself, so the two can't disagree.
 
 from __future__ import annotations
 
+import ctypes
 import os
+from array import array
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 from typing import NamedTuple
@@ -28,7 +30,7 @@ from typing import NamedTuple
 import apsw
 
 __all__ = ["ENTRY_POINT", "ChainOutcome", "extension_path", "unavailable_reason", "engine", "load",
-           "usable", "check_chain", "outcome_from", "verify_report"]
+           "usable", "check_chain", "outcome_from", "verify_report", "window_counts"]
 
 EXTENSION_DIR = Path(__file__).resolve().parent / "chainext"
 EXTENSION_NAME = "_chledger"
@@ -189,3 +191,28 @@ def verify_report(conn: apsw.Connection):
     if out.ok:
         return ChainReport(True, out.checked, out.expected - 1)
     return ChainReport(False, out.checked, out.found, out.expected, out.reason)
+
+
+_window_counts_fn = None
+
+
+def window_counts(times: array, span: int) -> array | None:
+    """`audit_windows.window_counts` in C (chledger_windows.c, called through ctypes), or None
+    when the extension isn't there, `times` (an array of "q") do not ascend, or `t + span`
+    could overflow: then Python does it."""
+    global _window_counts_fn
+    if engine() != "c" or times.typecode != "q" or span > (1 << 62):
+        return None
+    if _window_counts_fn is None:
+        try:
+            fn = ctypes.CDLL(str(extension_path())).chledger_window_counts
+        except (OSError, AttributeError):  # an older build, say
+            return None
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
+        fn.restype = ctypes.c_int
+        _window_counts_fn = fn
+    counts = array("q", bytes(8 * len(times)))
+    if not times:
+        return counts
+    ok = _window_counts_fn(times.buffer_info()[0], len(times), span, counts.buffer_info()[0])
+    return counts if ok else None

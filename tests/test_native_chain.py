@@ -336,3 +336,30 @@ def test_the_whole_audit_in_c_is_the_whole_audit_in_python(tmp_path, monkeypatch
         for key in ("chain_engine", "chain_engine_reason"):
             a.pop(key), p.pop(key)
         assert a == p
+
+
+# --- the window counts ------------------------------------------------------------------
+
+
+@native
+@settings(max_examples=200, deadline=None)
+@given(gaps=st.lists(st.integers(0, 30), max_size=200), start=st.integers(-10**12, 10**15),
+       span=st.integers(1, 100))
+def test_window_counts_in_c_are_the_python_counts(gaps, start, span):
+    from array import array
+    from itertools import accumulate
+
+    from eventlog.audit_windows import window_counts
+
+    times = array("q", accumulate(gaps, initial=start))  # ascending, with ties when a gap is 0
+    assert list(native_chain.window_counts(times, span)) == list(window_counts(times, span))
+
+
+@native
+def test_window_counts_in_c_leave_unsorted_or_huge_to_python():
+    from array import array
+
+    assert native_chain.window_counts(array("q", [5, 3]), 10) is None
+    assert native_chain.window_counts(array("q", [(1 << 63) - 5]), 10) is None
+    assert native_chain.window_counts(array("l", [1, 2]), 10) is None  # not int64 by name
+    assert list(native_chain.window_counts(array("q"), 10)) == []

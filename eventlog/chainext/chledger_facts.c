@@ -251,9 +251,10 @@ int facts_row(Facts *f, sqlite3_value **row) {
     if (strset_add(&f->recent, fields.request_id.p, fields.request_id.n, h) < 0) return SQLITE_NOMEM;
     f->queued++;
     if ((int64_t)f->recent.count >= f->queued_memory) { /* the newest generation becomes the older */
-        strset_free(&f->older);
+        StrSet spare = f->older; /* emptied and reused: no fresh pages to fault in and zero */
         f->older = f->recent;
-        strset_init(&f->recent);
+        f->recent = spare;
+        strset_clear(&f->recent);
     }
     return 0;
 }

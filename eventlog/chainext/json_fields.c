@@ -16,8 +16,10 @@ typedef struct Reader {
     const unsigned char *p, *end;
 } Reader;
 
-static void skip_ws(Reader *r) {
-    while (r->p < r->end && (*r->p == ' ' || *r->p == '\n' || *r->p == '\r' || *r->p == '\t')) r->p++;
+static inline void skip_ws(Reader *r) {
+    while (r->p < r->end && *r->p <= ' ' &&
+           (*r->p == ' ' || *r->p == '\n' || *r->p == '\r' || *r->p == '\t'))
+        r->p++;
 }
 
 #if defined(__SSE2__)
@@ -169,54 +171,67 @@ static int literal(Reader *r, const char *word, size_t n) {
     return 1;
 }
 
-static int skip_value(Reader *r, int depth);
-
-static int skip_container(Reader *r, int depth, unsigned char close) {
-    if (depth >= MAX_DEPTH) return 0;
-    r->p++;
-    skip_ws(r);
-    if (r->p < r->end && *r->p == close) {
+/* Any JSON value, validated and skipped; `depth` is how deep it sits already. One loop with its
+ * own stack of open containers (no call per value: most values are short strings). */
+static int skip_value(Reader *r, int depth) {
+    unsigned char stack[MAX_DEPTH]; /* the closing byte of each open container */
+    int top = 0, escaped;
+    long long ignored;
+    int integral;
+    const unsigned char *end = r->end;
+value:
+    if (r->p >= end) return 0;
+    switch (*r->p) {
+    case '"':
+        if (!scan_string(r, &escaped)) return 0;
+        break;
+    case '{':
+    case '[':
+        if (depth + top >= MAX_DEPTH) return 0;
+        stack[top++] = *r->p == '{' ? '}' : ']';
         r->p++;
-        return 1;
-    }
-    for (;;) {
-        if (close == '}') {
-            int escaped = 0;
-            if (r->p >= r->end || *r->p != '"' || !scan_string(r, &escaped)) return 0;
-            skip_ws(r);
-            if (r->p >= r->end || *r->p != ':') return 0;
-            r->p++;
-            skip_ws(r);
-        }
-        if (!skip_value(r, depth + 1)) return 0;
         skip_ws(r);
-        if (r->p >= r->end) return 0;
+        if (r->p < end && *r->p == stack[top - 1]) {
+            r->p++;
+            top--;
+            break;
+        }
+        if (stack[top - 1] == ']') goto value;
+        goto key;
+    case 't':
+        if (!literal(r, "true", 4)) return 0;
+        break;
+    case 'f':
+        if (!literal(r, "false", 5)) return 0;
+        break;
+    case 'n':
+        if (!literal(r, "null", 4)) return 0;
+        break;
+    default:
+        if (!scan_number(r, &ignored, &integral)) return 0;
+    }
+    /* after a value */
+    while (top) {
+        skip_ws(r);
+        if (r->p >= end) return 0;
         if (*r->p == ',') {
             r->p++;
             skip_ws(r);
-            continue;
+            if (stack[top - 1] == ']') goto value;
+            goto key;
         }
-        if (*r->p == close) {
-            r->p++;
-            return 1;
-        }
-        return 0;
+        if (*r->p != stack[top - 1]) return 0;
+        r->p++;
+        top--;
     }
-}
-
-static int skip_value(Reader *r, int depth) {
-    if (r->p >= r->end) return 0;
-    long long ignored;
-    int escaped = 0, integral;
-    switch (*r->p) {
-    case '"': return scan_string(r, &escaped);
-    case '{': return skip_container(r, depth, '}');
-    case '[': return skip_container(r, depth, ']');
-    case 't': return literal(r, "true", 4);
-    case 'f': return literal(r, "false", 5);
-    case 'n': return literal(r, "null", 4);
-    default: return scan_number(r, &ignored, &integral);
-    }
+    return 1;
+key:
+    if (r->p >= end || *r->p != '"' || !scan_string(r, &escaped)) return 0;
+    skip_ws(r);
+    if (r->p >= end || *r->p != ':') return 0;
+    r->p++;
+    skip_ws(r);
+    goto value;
 }
 
 /* A wanted string field: a string with no escapes (or null, where `nullable`). */

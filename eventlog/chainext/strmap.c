@@ -34,6 +34,13 @@ void strset_free(StrSet *s) {
     strset_init(s);
 }
 
+void strset_clear(StrSet *s) {
+    if (s->slots) memset(s->slots, 0, s->cap * sizeof *s->slots);
+    s->count = 0;
+    for (size_t i = 0; i < s->n_chunks; i++) free(s->chunks[i]); /* small blocks: the heap reuses them */
+    s->n_chunks = s->chunk_used = s->chunk_size = 0;
+}
+
 static size_t find_slot(const StrSlot *slots, size_t cap, const unsigned char *p, size_t n, uint64_t h) {
     size_t i = (size_t)h & (cap - 1);
     while (slots[i].key != NULL &&

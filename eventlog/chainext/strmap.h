@@ -27,6 +27,8 @@ typedef struct StrSet {
 
 void strset_init(StrSet *s);
 void strset_free(StrSet *s);
+/* Empty it, keeping its memory for what comes next. */
+void strset_clear(StrSet *s);
 int strset_contains(const StrSet *s, const unsigned char *p, size_t n, uint64_t h);
 /* 1 added, 0 already there, -1 out of memory */
 int strset_add(StrSet *s, const unsigned char *p, size_t n, uint64_t h);
