@@ -7,10 +7,14 @@ corrupt file; one line on stderr). `audit(...)` returns the `Report` for code an
 Violations: a window `[t, t+S)` holding more than the limit of `request.sent` entries (exact,
 every window, see `audit_windows`); a send while a 429/403 cooldown was in force; a send with no
 earlier `request.queued` of its request_id (a direct call); a broken hash chain; an entry that
-does not decode (malformed); an
-`api_rate_limit_log` that disagrees with the ledger (missing, extra or changed rows). A 429 by
-itself is listed, not counted: the server's fixed window may differ from ours; what the ledger
-can prove is whether we sent during the cooldown it imposed.
+does not decode (malformed); an `api_rate_limit_log` that disagrees with the ledger (missing,
+extra or changed rows); and each 429/403 itself (DESIGN.md: the server refused a request on this
+key), listed with whether its cooldown was honoured.
+
+Two engines, one result: with the chain extension built (`native_chain`), each range of
+positions is scanned once by C inside SQLite (`audit_native`: the chain and the facts), ranges
+in threads; without it, by `audit_scan` in Python, ranges in processes. The report's
+`chain_engine` says which ran, and `chain_engine_reason` why not C.
 
 `--since`/`--until` (ISO, `until` exclusive) restrict the requests, windows, 429s, orphans,
 stops and gaps to that span; the chain and the table are always checked whole.

@@ -44,6 +44,7 @@ typedef struct Facts {
     unsigned char *since, *until;
     size_t since_n, until_n;
     sqlite3_stmt *table; /* api_rate_limit_log rows of the range, in id order */
+    int64_t table_id;    /* the id of the row it is on */
     I64Vec times, positions, candidates, noted, issues, extras;
     StrSet recent, older;
     StackMap waiting;

@@ -97,13 +97,15 @@ static int iso_us(const unsigned char *s, size_t n, int64_t *out) {
 }
 
 /* Column i of the table cursor is text equal to the bytes (p, n); p NULL: it must be NULL.
- * Python compares str == str here; any other type never equals a str. */
+ * Python compares str == str here; any other type never equals a str. (One sqlite3_column_*
+ * call per column: each takes the connection's mutex; the sqlite3_value_* calls don't.) */
 static int column_is(sqlite3_stmt *st, int i, const unsigned char *p, size_t n) {
-    int type = sqlite3_column_type(st, i);
+    sqlite3_value *v = sqlite3_column_value(st, i);
+    int type = sqlite3_value_type(v);
     if (p == NULL) return type == SQLITE_NULL;
     if (type != SQLITE_TEXT) return 0;
-    const void *b = sqlite3_column_blob(st, i);
-    return (size_t)sqlite3_column_bytes(st, i) == n && (n == 0 || memcmp(b, p, n) == 0);
+    const void *b = sqlite3_value_blob(v);
+    return (size_t)sqlite3_value_bytes(v) == n && (n == 0 || memcmp(b, p, n) == 0);
 }
 
 void facts_release(Facts *f) {
@@ -133,7 +135,10 @@ static unsigned char *copy_bytes(sqlite3_value *v, size_t *n) {
 /* The table cursor's next row; table_done after the last. 0 or an SQLite error code. */
 static int table_next(Facts *f) {
     int rc = sqlite3_step(f->table);
-    if (rc == SQLITE_ROW) return 0;
+    if (rc == SQLITE_ROW) {
+        f->table_id = sqlite3_column_int64(f->table, 0);
+        return 0;
+    }
     f->table_done = 1;
     return rc == SQLITE_DONE ? 0 : rc;
 }
@@ -176,18 +181,19 @@ static int sent(Facts *f, int64_t id, const unsigned char *at, size_t at_n, cons
     Waiting w = {id, 0, 0};
     sqlite3_stmt *t = f->table;
     int rc;
-    while (!f->table_done && sqlite3_column_int64(t, 0) < id) {
-        PUSH(f->extras, sqlite3_column_int64(t, 0));
+    while (!f->table_done && f->table_id < id) {
+        PUSH(f->extras, f->table_id);
         if ((rc = table_next(f)) != 0) return rc;
     }
-    if (!f->table_done && sqlite3_column_int64(t, 0) == id) {
+    if (!f->table_done && f->table_id == id) {
         if (column_is(t, 1, at, at_n) && column_is(t, 2, fields->kind.p, fields->kind.n) &&
             column_is(t, 4, fields->company.p, fields->company.n) &&
             column_is(t, 5, fields->request_id.p, fields->request_id.n)) {
-            int status_type = sqlite3_column_type(t, 3);
+            sqlite3_value *status = sqlite3_column_value(t, 3);
+            int status_type = sqlite3_value_type(status);
             if (status_type == SQLITE_FLOAT) return decline(f, id); /* Python: 200.0 == 200 */
             w.row_ok = status_type == SQLITE_INTEGER ? 1 : 2; /* 2: no int status equals it */
-            w.table_status = sqlite3_column_int64(t, 3);
+            w.table_status = sqlite3_value_int64(status);
         }
         if ((rc = table_next(f)) != 0) return rc;
     }
@@ -262,7 +268,7 @@ int facts_row(Facts *f, sqlite3_value **row) {
 int facts_end(Facts *f) {
     if (f->declined) return 0;
     while (!f->table_done) {
-        PUSH(f->extras, sqlite3_column_int64(f->table, 0));
+        PUSH(f->extras, f->table_id);
         int rc = table_next(f);
         if (rc != 0) return rc;
     }
