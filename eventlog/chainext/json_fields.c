@@ -9,6 +9,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#if !defined(__GNUC__) && !defined(__clang__)
+#define __attribute__(x) /* inlining is only a hint, measured 10% on the audit's JSON */
+#endif
+
 #define MAX_DEPTH 64
 #define MAX_DIGITS 18
 
@@ -29,7 +33,8 @@ static inline void skip_ws(Reader *r) {
 /* The first byte at or after p that a string can't just skip: a quote, a backslash, a control
  * character or a byte >= 0x80 (end when none). Sixteen bytes at a time where SSE2 is there
  * (all x86-64), eight otherwise. */
-static const unsigned char *next_special(const unsigned char *p, const unsigned char *end) {
+static inline __attribute__((always_inline)) const unsigned char *next_special(
+    const unsigned char *p, const unsigned char *end) {
 #if defined(__SSE2__)
     const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
     while (end - p >= 16) {
@@ -94,7 +99,7 @@ static int utf8_seq(Reader *r) {
 
 /* A string at r->p (on its opening quote); leaves r->p after the closing one. `escaped` is set
  * when it holds a backslash escape (its bytes are then not its value). */
-static int scan_string(Reader *r, int *escaped) {
+static inline __attribute__((always_inline)) int scan_string(Reader *r, int *escaped) {
     r->p++;
     for (;;) {
         r->p = next_special(r->p, r->end);
