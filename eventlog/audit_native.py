@@ -75,8 +75,9 @@ def _prev_hash(conn, first: int) -> bytes | None:
 
 def _scan_native(conn, first, last, since, until, table_from, queued_memory) -> RangeScan:
     prev = _prev_hash(conn, first)
-    blob = conn.execute(_AUDIT_SQL, (prev, first, since, until, queued_memory, table_from,
-                                     last)).fetchone()[0]
+    cursor = conn.execute(_AUDIT_SQL, (prev, first, since, until, queued_memory, table_from, last))
+    blob = cursor.fetchone()[0]
+    cursor.close()  # SQLite's copy of the result goes now, not when the cursor is collected
     if blob is None:  # no rows at all: nothing to hash, only what the Python scan says of that
         return _scan(conn, first, last, since, until, table_from, queued_memory)
     view = memoryview(blob)

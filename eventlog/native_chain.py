@@ -211,7 +211,7 @@ def window_counts(times: array, span: int) -> array | None:
         fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
         fn.restype = ctypes.c_int
         _window_counts_fn = fn
-    counts = array("q", bytes(8 * len(times)))
+    counts = array("q", [0]) * len(times)  # no bytes(8n) on the way: memory stays 8 B a send
     if not times:
         return counts
     ok = _window_counts_fn(times.buffer_info()[0], len(times), span, counts.buffer_info()[0])

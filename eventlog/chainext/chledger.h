@@ -59,8 +59,9 @@ int facts_row(Facts *f, sqlite3_value **row);
 /* After the last row: the table rows left over. 0, or an SQLite error code. */
 int facts_end(Facts *f);
 void facts_release(Facts *f);
-/* The result blob (see chledger_audit.c), allocated with sqlite3_malloc64; NULL if out of memory. */
-int64_t *facts_blob(const Facts *f, const Chain *chain, size_t *bytes);
+/* The result blob (see chledger_audit.c), allocated with sqlite3_malloc64; NULL if out of
+ * memory. It frees the lists as it copies them: only facts_release may follow. */
+int64_t *facts_blob(Facts *f, const Chain *chain, size_t *bytes);
 
 int chledger_register_chain(sqlite3 *db);
 int chledger_register_audit(sqlite3 *db);

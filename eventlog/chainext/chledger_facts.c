@@ -281,7 +281,7 @@ static size_t pending_count(const Facts *f) {
     return n;
 }
 
-int64_t *facts_blob(const Facts *f, const Chain *chain, size_t *bytes) {
+int64_t *facts_blob(Facts *f, const Chain *chain, size_t *bytes) {
     enum { HEADER = 17 };
     size_t n_pending = f->declined ? 0 : pending_count(f);
     size_t total = HEADER;
@@ -302,10 +302,12 @@ int64_t *facts_blob(const Facts *f, const Chain *chain, size_t *bytes) {
     memcpy(out, header, sizeof header);
     int64_t *p = out + HEADER;
     if (!f->declined) {
-        const I64Vec *parts[] = {&f->times, &f->positions, &f->candidates, &f->noted, &f->issues};
+        I64Vec *parts[] = {&f->times, &f->positions, &f->candidates, &f->noted, &f->issues};
         for (size_t k = 0; k < sizeof parts / sizeof *parts; k++) {
             if (parts[k]->n) memcpy(p, parts[k]->v, parts[k]->n * sizeof *p);
             p += parts[k]->n;
+            free(parts[k]->v); /* copied: not held twice while the rest is */
+            memset(parts[k], 0, sizeof *parts[k]);
         }
         for (size_t i = 0; i < f->waiting.cap; i++)
             for (size_t k = 0; k < f->waiting.slots[i].count; k++) *p++ = f->waiting.slots[i].items[k].position;
