@@ -228,8 +228,8 @@ def status(database_path: str | None, target: int, as_json: bool) -> None:
               help="Rebuild one projection (companies, officers, company_processing_state, ...).")
 @click.option("--verify", is_flag=True, help="Rebuild into scratch tables and report differences; change nothing.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Processes that rebuild projections side by side "
-                   "(default: one per core, up to 3, for a ledger of 50,000 entries or more).")
+              help="Processes that rebuild projections side by side (default: one per usable core, "
+                   "up to 3, for a ledger of 50,000 entries or more; --verify always uses one).")
 @known_errors
 def replay(database_path: str | None, only: str | None, verify: bool, jobs: int | None) -> None:
     """Rebuild every projection from the ledger (after a bug fix, or a projector upgrade).

@@ -18,6 +18,7 @@ Foreign keys are checked once, over the finished tables, before the COMMIT.
 On a large ledger the projections are built side by side in worker processes,
 each into a scratch file, and only copied in by that one transaction
 (`parallel`); the tables are the same, byte for byte, and so is the crash safety.
+Other writers are then held up only by the copy at the end, not by the build.
 
 Replay takes the worker lock, so it refuses while a worker runs and no worker
 can start until it is done.
@@ -33,7 +34,7 @@ import contextlib
 import itertools
 import time
 from types import ModuleType
-from typing import Callable, Sequence
+from typing import Sequence
 
 import apsw
 import msgspec
@@ -43,14 +44,14 @@ from eventlog.errors import ProjectionError
 
 from .compare import Difference, compare_table
 from .lock import worker_lock
-from .parallel import build_in_parallel, copy_in, default_jobs, plan, scratch_space
+from .parallel import (Progress, ScratchUnavailable, attached, build_in_parallel, copy_in, default_jobs, plan,
+                       remove_stale_scratch, scratch_space)
 from .tables import create_shadow_tables, fresh_tables
 from .registry import select
 from .runner import apply_records, ledger_head, read_batches, read_states, set_positions
 
 __all__ = ["ReplayReport", "replay", "verify", "Progress"]
 
-Progress = Callable[[int, int], None]
 BATCH_SIZE = 5000
 CACHE_KIB = 65536  # SQLite page cache during a rebuild; bounded, so memory stays flat
 
@@ -111,11 +112,18 @@ def replay(conn: apsw.Connection, only: str | Sequence[str] | None = None,
     guard = worker_lock(conn.filename, "replay") if lock and conn.filename else contextlib.nullcontext()
     with guard, _cache(conn, CACHE_KIB), _foreign_keys_checked_at_end(conn):
         started = time.perf_counter()
+        if conn.filename:
+            remove_stale_scratch(conn.filename)  # whatever this replay's mode, a killed one's leftovers go
         head = ledger_head(conn)
         groups = plan(selected, default_jobs(head) if jobs is None else jobs) if conn.filename else [selected]
         if len(groups) > 1:
-            head = _replay_parallel(conn, selected, groups, head, progress, batch_size)
-        else:
+            try:
+                head = _replay_parallel(conn, selected, groups, head, progress, batch_size)
+            except ScratchUnavailable:
+                if jobs is not None:  # asked for: say why it can't be done
+                    raise
+                groups = [selected]  # chosen for the user: one process still works
+        if len(groups) == 1:
             head = _replay_serial(conn, selected, progress, batch_size)
         return ReplayReport(tuple(p.NAME for p in selected), head, head, time.perf_counter() - started,
                             len(groups))
@@ -141,24 +149,14 @@ def _replay_parallel(conn: apsw.Connection, selected: Sequence[ModuleType], grou
     """Build the groups side by side up to `head`, then swap them in with whatever came after it."""
     with scratch_space(conn.filename) as directory:
         files = build_in_parallel(conn.filename, directory, groups, head, batch_size, progress)
-        aliases: list[str] = []
-        try:
-            for i, path in enumerate(files):
-                conn.execute(f"ATTACH DATABASE ? AS replay_{i}", (path,))
-                aliases.append(f"replay_{i}")
-            with transaction(conn):
-                later = _fresh(conn, selected)
-                for alias, group in zip(aliases, groups):
-                    copy_in(conn, alias, group)
-                now = ledger_head(conn)  # entries appended while the workers ran
-                for records in read_batches(conn, head, now, batch_size):
-                    apply_records(conn, records, selected)
-                _finish(conn, selected, later, now)
-        finally:
-            for alias in aliases:
-                conn.execute(f"DETACH DATABASE {alias}")
-    if progress:
-        progress(now, now)
+        with attached(conn, files) as aliases, transaction(conn):
+            later = _fresh(conn, selected)
+            for alias, group in zip(aliases, groups):
+                copy_in(conn, alias, group)
+            now = ledger_head(conn)  # entries appended while the workers ran
+            for records in read_batches(conn, head, now, batch_size):
+                apply_records(conn, records, selected)
+            _finish(conn, selected, later, now)
     return now
 
 

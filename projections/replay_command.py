@@ -1,4 +1,4 @@
-"""`python cli.py replay [--only NAME] [--verify]`: the command's work, callable without click's parser.
+"""`python cli.py replay [--only NAME] [--verify] [--jobs N]`: the command's work, callable without click's parser.
 
 `cli.py` parses the options and calls `run_replay`, which returns the exit code:
 0 done (or verified equal), 1 verify found differences, and a known failure's

@@ -24,9 +24,9 @@ from typing import Sequence
 
 import apsw
 
-__all__ = ["fresh_tables", "create_shadow_tables", "table_ddl"]
+__all__ = ["fresh_tables", "create_shadow_tables", "table_ddl", "VARS"]
 
-_VARS = "projection_vars"
+VARS = "projection_vars"  # what projectors carry from batch to batch, rows keyed by projection
 
 
 def table_ddl(conn: apsw.Connection, table: str) -> tuple[str, list[tuple[str, str]]]:
@@ -59,7 +59,7 @@ def fresh_tables(conn: apsw.Connection, projectors: Sequence[ModuleType]) -> lis
                     conn.execute(sql)
                 else:
                     later.append(sql)
-        conn.execute(f"DELETE FROM main.{_VARS} WHERE projection = ?", (p.NAME,))
+        conn.execute(f"DELETE FROM main.{VARS} WHERE projection = ?", (p.NAME,))
     return later
 
 
@@ -72,7 +72,7 @@ def create_shadow_tables(conn: apsw.Connection, projectors: Sequence[ModuleType]
 
     Created inside the caller's transaction, so its ROLLBACK removes them again.
     """
-    tables = [t for p in projectors for t in p.TABLES] + [_VARS]
+    tables = [t for p in projectors for t in p.TABLES] + [VARS]
     lookups = {name for p in projectors for name in p.LOOKUP_INDEXES}
     for table in tables:
         create, indexes = table_ddl(conn, table)

@@ -7,7 +7,6 @@ as they were, and the next replay removes what they left behind.
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import signal
@@ -16,10 +15,12 @@ import sys
 import tempfile
 import textwrap
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import projections
 from eventlog.db import connect
@@ -27,16 +28,21 @@ from eventlog.errors import ProjectionError
 from eventlog.ledger import Ledger
 from projections import parallel
 from projections.registry import NAMES, select
-from projections.testing import snapshot
+from projections.testing import PROJECTION_TABLES, snapshot, stream_event
 from test_projections_determinism import _build, ledgers
 from test_replay import REPO, fill, live, positions, read_line  # noqa: F401 (live is a fixture)
 
 
 def everything(conn) -> tuple:
-    """Every row of every projection, the hidden rowids of `companies` and the AUTOINCREMENT counters."""
-    return (snapshot(conn),
-            conn.execute("SELECT rowid, company_number FROM companies ORDER BY rowid").fetchall(),
-            conn.execute("SELECT name, seq FROM sqlite_sequence ORDER BY name").fetchall(),
+    """Every row of every projection table with its hidden rowid, the AUTOINCREMENT counters, the positions."""
+    tables = {}
+    for table in PROJECTION_TABLES:
+        without_rowid = conn.execute(f"PRAGMA main.table_list({table})").fetchone()[4]
+        rows = conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2" if without_rowid
+                            else f"SELECT rowid, * FROM {table} ORDER BY rowid").fetchall()
+        tables[table] = rows
+    return (tables,
+            dict(conn.execute("SELECT name, seq FROM sqlite_sequence").fetchall()),
             conn.execute("SELECT name, version, position FROM projection_state ORDER BY name").fetchall())
 
 
@@ -45,20 +51,20 @@ def replay_workers(parent: psutil.Process | None = None) -> list[psutil.Process]
     found = []
     for child in (parent or psutil.Process()).children():
         try:
-            if "projections.parallel" in " ".join(child.cmdline()):
+            if "projections.replay_worker" in " ".join(child.cmdline()):
                 found.append(child)
         except psutil.Error:
             pass
     return found
 
 
-def scratch_left(db_path) -> list[str]:
-    return glob.glob(glob.escape(parallel._scratch_prefix(str(db_path))) + "*")
+def scratch_left(db_path) -> bool:
+    return os.path.exists(parallel.scratch_dir(str(db_path)))
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ledgers())
-def test_parallel_replay_builds_byte_for_byte_what_the_serial_replay_builds(cuts):
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ledgers(), st.sampled_from([2, 3]), st.sampled_from([3, 7, 5000]))
+def test_parallel_replay_builds_byte_for_byte_what_the_serial_replay_builds(cuts, jobs, batch_size):
     with tempfile.TemporaryDirectory() as d:
         live = _build(os.path.join(d, "live.db"), cuts, hook=True)
         expected = snapshot(live)
@@ -66,22 +72,33 @@ def test_parallel_replay_builds_byte_for_byte_what_the_serial_replay_builds(cuts
         shutil.copy(os.path.join(d, "live.db"), os.path.join(d, "copy.db"))
         serial, split = connect(os.path.join(d, "live.db")), connect(os.path.join(d, "copy.db"))
         assert projections.replay(serial, jobs=1).processes == 1
-        report = projections.replay(split, jobs=3, batch_size=7)
-        assert report.processes == 3
+        report = projections.replay(split, jobs=jobs, batch_size=batch_size)
+        assert report.processes == jobs
         assert snapshot(split) == expected
         assert everything(split) == everything(serial)
         assert projections.verify(split) == []
-        assert scratch_left(os.path.join(d, "copy.db")) == []
+        assert not scratch_left(os.path.join(d, "copy.db"))
         serial.close()
         split.close()
 
 
-def test_plan_keeps_the_two_heavy_projections_apart():
-    groups = parallel.plan(select(None), 2)
-    names = [[p.NAME for p in g] for g in groups]
-    assert len(names) == 2
-    assert {"companies", "company_processing_state"} == {g[0] for g in names}
-    assert sorted(n for g in names for n in g) == sorted(NAMES)
+@pytest.fixture
+def big(conn, clock, db_path) -> int:
+    """5,000 stream events, projections built: enough that workers with one-entry batches are
+    still running (and blocked writing progress to a parent that stopped reading) when killed."""
+    Ledger(conn, clock).append_many([stream_event(f"{i:08d}", 10_000 + i) for i in range(5000)])
+    projections.replay(conn, jobs=1)
+    conn.execute("UPDATE companies SET company_name = 'OLD'")  # old tables differ from any rebuild
+    return conn.execute("SELECT max(id) FROM event_log").fetchone()[0]
+
+
+def test_plan_keeps_the_two_heavy_projections_apart_and_views_never_cost_a_process():
+    groups = [[p.NAME for p in g] for g in parallel.plan(select(None), 2)]
+    assert len(groups) == 2
+    assert {"companies", "company_processing_state"} == {g[0] for g in groups}
+    assert sorted(n for g in groups for n in g) == sorted(NAMES)
+    many = [[p.NAME for p in g] for g in parallel.plan(select(None), 7)]
+    assert len(many) == 6 and ["stream_events_log"] not in many  # six projections have tables
     assert [[p.NAME for p in g] for g in parallel.plan(select("officers"), 3)] == [["officers"]]
 
 
@@ -114,37 +131,74 @@ def test_entries_appended_while_the_workers_run_are_applied_too(conn, live, cloc
     assert report.head > before
     assert set(p for _, p in positions(conn).values()) == {report.head}
     assert conn.execute("SELECT count(*) FROM companies WHERE company_number = '00000500'").fetchone()[0] == 1
-    assert projections.verify(conn) == []
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the copy must hold what the WAL holds
+    shutil.copy(db_path, f"{db_path}.serial")
+    serial = connect(f"{db_path}.serial")
+    projections.replay(serial, jobs=1)
+    assert everything(conn) == everything(serial)
+    serial.close()
 
 
-def test_a_worker_killed_midway_fails_the_replay_and_changes_nothing(conn, live, db_path):
-    conn.execute("UPDATE companies SET company_name = 'OLD'")
-    before, before_positions = snapshot(conn), positions(conn)
-    killed: list[int] = []
+def test_a_worker_killed_midway_fails_the_replay_and_changes_nothing(conn, big, db_path):
+    before, before_positions = everything(conn), positions(conn)
+    killed: list[tuple[int, int]] = []
 
     def kill_a_worker(done, total):
-        if not killed:
-            worker = replay_workers()[0]
-            worker.send_signal(signal.SIGKILL)
-            killed.append(worker.pid)
+        workers = replay_workers()
+        if not killed and done > 0 and len(workers) == 2:  # both past start-up, one batch done
+            workers[0].send_signal(signal.SIGKILL)
+            killed.append((workers[0].pid, done))
 
     with pytest.raises(ProjectionError, match=r"died \(signal 9\); nothing was changed"):
-        projections.replay(conn, jobs=2, progress=kill_a_worker)
-    assert killed
-    assert snapshot(conn) == before
+        projections.replay(conn, jobs=2, batch_size=1, progress=kill_a_worker)
+    assert killed and killed[0][1] < big  # midway, not after the work was done
+    assert everything(conn) == before
     assert positions(conn) == before_positions
-    assert scratch_left(db_path) == []
+    assert not scratch_left(db_path)
     assert replay_workers() == []  # the other worker was stopped too
 
 
-def test_a_failing_projector_is_named_in_one_line(conn, live, db_path):
-    """A worker's exception comes back as the replay's error, naming its group."""
+def test_an_error_in_a_worker_comes_back_in_one_line_naming_its_group(conn, live, db_path):
+    """A worker's exception while applying the ledger is the replay's error; nothing changes."""
+    before = everything(conn)
+    conn.execute("INSERT INTO event_log(id, event_id, event_type, company_number, event_data, received_at, hash) "
+                 "SELECT max(id) + 1, 'broken', 'stream.event', NULL, '{\"type\": \"stream.event\"', "
+                 "'2026-11-23T00:00:00.000000Z', x'00' FROM event_log")  # tampered: not JSON
+    with pytest.raises(ProjectionError) as failed:
+        projections.replay(conn, jobs=2)
+    message = str(failed.value)
+    assert message.startswith("replay of ") and "failed: " in message and "nothing was changed" in message
+    assert "\n" not in message
+    assert everything(conn) == before
+    assert not scratch_left(db_path)
+
+
+def test_a_failing_worker_start_is_named_in_one_line(conn, live, db_path):
     conn.execute("DROP TABLE officers")  # the worker copies the DDL of a table that is gone
     with pytest.raises(ProjectionError) as failed:
         projections.replay(conn, jobs=3)
     assert "table officers does not exist" in str(failed.value)
     assert "\n" not in str(failed.value)
-    assert scratch_left(db_path) == []
+    assert not scratch_left(db_path)
+
+
+def test_no_scratch_directory_falls_back_to_one_process_unless_jobs_were_asked_for(conn, live, db_path,
+                                                                                   monkeypatch):
+    Path(parallel.scratch_dir(str(db_path))).write_text("not a directory: mkdir fails")
+    monkeypatch.setattr(parallel, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(parallel, "available_cpus", lambda: 2)
+    assert projections.replay(conn).processes == 1  # chosen for the user: still done
+    with pytest.raises(parallel.ScratchUnavailable, match="cannot create the replay's scratch directory"):
+        projections.replay(conn, jobs=2)
+    assert projections.verify(conn) == []
+
+
+def test_any_replay_removes_what_a_killed_parallel_one_left(conn, live, db_path):
+    leftover = Path(parallel.scratch_dir(str(db_path)))
+    leftover.mkdir()
+    (leftover / "group-0.db").write_bytes(b"half a rebuild")
+    projections.replay(conn, only="officers")  # one process
+    assert not leftover.exists()
 
 
 CRASHING_PARENT = textwrap.dedent("""
@@ -156,40 +210,79 @@ CRASHING_PARENT = textwrap.dedent("""
     def progress(done, total):
         if done:
             print("midway", done, total, flush=True)
-            sys.stdin.readline()  # hold here until killed
+            sys.stdin.readline()  # hold here: no more reading from the workers
 
-    projections.replay(connect(sys.argv[1]), jobs=2, batch_size=5, progress=progress)
+    try:
+        projections.replay(connect(sys.argv[1]), jobs=2, batch_size=1, progress=progress)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+        raise SystemExit(130)
     print("finished", flush=True)
 """)
 
 
-def test_a_replay_whose_parent_is_killed_leaves_the_old_tables_and_its_workers_stop(conn, live, db_path):
-    conn.execute("UPDATE companies SET company_name = 'OLD'")
-    before, before_positions = snapshot(conn), positions(conn)
+def _start_parent(db_path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", CRASHING_PARENT.format(repo=str(REPO)), str(db_path)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def _running(workers: list[psutil.Process]) -> bool:
+    return len(workers) == 2 and all(w.status() != psutil.STATUS_ZOMBIE for w in workers)
+
+
+def test_a_replay_whose_parent_is_killed_leaves_the_old_tables_and_its_workers_stop(conn, big, db_path):
+    """Killed while both workers are alive: they end (on the closed pipe, or by seeing their parent
+    gone), print nothing (they share the parent's stderr), and the old tables stand."""
+    before, before_positions = everything(conn), positions(conn)
     conn.close()
-    parent = subprocess.Popen([sys.executable, "-c", CRASHING_PARENT.format(repo=str(REPO)), str(db_path)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    parent = _start_parent(db_path)
     try:
         assert read_line(parent).split()[0] == "midway"
         workers = replay_workers(psutil.Process(parent.pid))
-        assert workers and scratch_left(db_path)
+        assert _running(workers) and scratch_left(db_path)  # killed while they work, not after
         parent.send_signal(signal.SIGKILL)
         assert parent.wait(timeout=10) == -signal.SIGKILL
         gone, alive = psutil.wait_procs(workers, timeout=30)
         assert alive == []  # orphaned workers notice their parent is gone and stop
+        assert parent.stderr.read() == ""  # …quietly
     finally:
         if parent.poll() is None:
             parent.kill()
             parent.wait()
 
     after = connect(db_path)
-    assert snapshot(after) == before
+    assert everything(after) == before
     assert positions(after) == before_positions
     assert scratch_left(db_path)  # what the killed replay left behind…
     projections.replay(after, jobs=2)
-    assert scratch_left(db_path) == []  # …is removed by the next one
+    assert not scratch_left(db_path)  # …is removed by the next one
     assert after.execute("SELECT count(*) FROM companies WHERE company_name = 'OLD'").fetchone()[0] == 0
     assert projections.verify(after) == []
+    after.close()
+
+
+def test_ctrl_c_stops_the_replay_and_its_workers_quietly(conn, big, db_path):
+    """The terminal sends SIGINT to its foreground process group; the workers are not in it."""
+    before = everything(conn)
+    conn.close()
+    parent = _start_parent(db_path)
+    try:
+        assert read_line(parent).split()[0] == "midway"
+        workers = replay_workers(psutil.Process(parent.pid))
+        assert _running(workers)
+        os.killpg(parent.pid, signal.SIGINT)  # what Ctrl-C does
+        assert read_line(parent).strip() == "interrupted"
+        assert parent.wait(timeout=30) == 130
+        assert psutil.wait_procs(workers, timeout=10)[1] == []
+        assert parent.stderr.read() == ""  # no worker printed a traceback
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+    after = connect(db_path)
+    assert everything(after) == before
+    assert not scratch_left(db_path)
     after.close()
 
 
