@@ -7,6 +7,7 @@ as they were, and the next replay removes what they left behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Iterator
 
 import psutil
 import pytest
@@ -221,14 +223,23 @@ CRASHING_PARENT = textwrap.dedent("""
 """)
 
 
-def _start_parent(db_path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", CRASHING_PARENT.format(repo=str(REPO)), str(db_path)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-
-
-def _running(workers: list[psutil.Process]) -> bool:
-    return len(workers) == 2 and all(w.status() != psutil.STATUS_ZOMBIE for w in workers)
+@contextlib.contextmanager
+def parent_at_midway(db_path) -> Iterator[tuple[subprocess.Popen, list[psutil.Process]]]:
+    """A replay in a child process (a session of its own, like a terminal's job), held midway with
+    both of its workers alive; killed at the end if the test didn't end it."""
+    parent = subprocess.Popen([sys.executable, "-c", CRASHING_PARENT.format(repo=str(REPO)), str(db_path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:
+        assert read_line(parent).split()[0] == "midway"
+        workers = replay_workers(psutil.Process(parent.pid))
+        assert len(workers) == 2 and all(w.status() != psutil.STATUS_ZOMBIE for w in workers)
+        assert scratch_left(db_path)
+        yield parent, workers
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
 
 
 def test_a_replay_whose_parent_is_killed_leaves_the_old_tables_and_its_workers_stop(conn, big, db_path):
@@ -236,20 +247,11 @@ def test_a_replay_whose_parent_is_killed_leaves_the_old_tables_and_its_workers_s
     gone), print nothing (they share the parent's stderr), and the old tables stand."""
     before, before_positions = everything(conn), positions(conn)
     conn.close()
-    parent = _start_parent(db_path)
-    try:
-        assert read_line(parent).split()[0] == "midway"
-        workers = replay_workers(psutil.Process(parent.pid))
-        assert _running(workers) and scratch_left(db_path)  # killed while they work, not after
+    with parent_at_midway(db_path) as (parent, workers):
         parent.send_signal(signal.SIGKILL)
         assert parent.wait(timeout=10) == -signal.SIGKILL
-        gone, alive = psutil.wait_procs(workers, timeout=30)
-        assert alive == []  # orphaned workers notice their parent is gone and stop
+        assert psutil.wait_procs(workers, timeout=30)[1] == []  # orphaned workers stop
         assert parent.stderr.read() == ""  # …quietly
-    finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
 
     after = connect(db_path)
     assert everything(after) == before
@@ -266,20 +268,12 @@ def test_ctrl_c_stops_the_replay_and_its_workers_quietly(conn, big, db_path):
     """The terminal sends SIGINT to its foreground process group; the workers are not in it."""
     before = everything(conn)
     conn.close()
-    parent = _start_parent(db_path)
-    try:
-        assert read_line(parent).split()[0] == "midway"
-        workers = replay_workers(psutil.Process(parent.pid))
-        assert _running(workers)
+    with parent_at_midway(db_path) as (parent, workers):
         os.killpg(parent.pid, signal.SIGINT)  # what Ctrl-C does
         assert read_line(parent).strip() == "interrupted"
         assert parent.wait(timeout=30) == 130
         assert psutil.wait_procs(workers, timeout=10)[1] == []
         assert parent.stderr.read() == ""  # no worker printed a traceback
-    finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
     after = connect(db_path)
     assert everything(after) == before
     assert not scratch_left(db_path)
