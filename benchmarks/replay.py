@@ -248,7 +248,7 @@ def timed_replay(conn, head: int, decoded: float, decoded_cpu: float, jobs: int 
     print(f"  {report.rate / decoded:.0%} of the decoded read rate (wall), "
           f"{report.entries / t.cpu / decoded_cpu:.0%} (CPU)")
     print(f"  memory (with workers): RSS {start_rss:,.0f} MB before, {tenth:,.0f} MB at 10%, peak {peak:,.0f} MB, "
-          f"{samples[-1][1]:,.0f} MB at the last batch")
+          f"{samples[-1][1]:,.0f} MB at the last report")
 
 
 def main() -> None:
