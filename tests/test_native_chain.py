@@ -246,7 +246,7 @@ def mutated(draw, base: str):
 
 
 @native
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(which=st.integers(0, 2), data=st.data(),
        at=st.sampled_from(["2026-01-01T00:00:01.000000Z", "2026-02-29T00:00:01.000000Z",
                            "2024-02-29T23:59:59.999999Z", "2026-01-01T00:00:60.000000Z",
@@ -299,7 +299,7 @@ def entries(draw):
 
 
 @native
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(which=st.integers(0, 2), entry=entries())
 def test_valid_json_of_any_shape_is_read_as_msgspec_reads_it(which, entry):
     """One of the three entries is drawn, the other two are the usual ones."""
