@@ -204,7 +204,10 @@ def test_any_replay_removes_what_a_killed_parallel_one_left(conn, live, db_path)
 
 
 CRASHING_PARENT = textwrap.dedent("""
-    import sys
+    import signal, sys
+    # As in a terminal: a test run started in the background inherits SIGINT ignored, and Python
+    # then installs no KeyboardInterrupt handler of its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.path.insert(0, {repo!r})
     import projections
     from eventlog.db import connect
