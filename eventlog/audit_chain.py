@@ -16,12 +16,19 @@ import apsw
 
 from .ledger import chain_hash
 
-__all__ = ["MESSAGE_SQL", "ROW_FIELDS_SQL", "message_digest", "formula_agrees", "mismatch_reason"]
+__all__ = ["MESSAGE_SQL", "ROW_FIELDS_SQL", "message_digest", "formula_agrees", "mismatch_reason",
+           "row_hash"]
 
 _SEP = "char(31)"
+# NULL for a row holding a value that is not text (a blob event_id, a NULL body: possible only by
+# tampering), which SQL's || renders otherwise than chain_hash's f-string: the scan hashes that
+# row with chain_hash itself.
 MESSAGE_SQL = (
+    "CASE WHEN typeof(event_id) = 'text' AND typeof(event_type) = 'text' AND "
+    "typeof(company_number) IN ('text', 'null') AND typeof(received_at) = 'text' AND "
+    "typeof(event_data) = 'text' THEN "
     f"CAST(id || {_SEP} || event_id || {_SEP} || event_type || {_SEP} || coalesce(company_number, '')"
-    f" || {_SEP} || received_at || {_SEP} || event_data AS BLOB)"
+    f" || {_SEP} || received_at || {_SEP} || event_data AS BLOB) END"
 )
 ROW_FIELDS_SQL = ("SELECT id, event_id, event_type, company_number, received_at, event_data, hash "
                   "FROM event_log WHERE id = ?")
@@ -38,6 +45,8 @@ def formula_agrees(conn: apsw.Connection, position: int, prev: bytes) -> bool:
         return True  # nothing to compare: the scan reports the missing row itself
     pos, event_id, event_type, company, received_at, data, _ = row
     message = conn.execute(f"SELECT {MESSAGE_SQL} FROM event_log WHERE id = ?", (position,)).fetchone()[0]
+    if message is None:
+        return True  # a row the scan hashes with chain_hash itself: nothing to compare
     return message_digest(prev, message) == chain_hash(prev, pos, event_id, event_type, company,
                                                        received_at, data)
 
@@ -46,3 +55,10 @@ def mismatch_reason(conn: apsw.Connection, position: int) -> str:
     """`Ledger.verify`'s wording for an entry that does not match its hash."""
     row = conn.execute("SELECT event_id FROM event_log WHERE id = ?", (position,)).fetchone()
     return f"entry {position} ({row[0] if row else '?'}) does not match its hash"
+
+
+def row_hash(conn: apsw.Connection, prev: bytes, position: int) -> bytes:
+    """`chain_hash` of the row at `position` (one the SQL message leaves to Python)."""
+    pos, event_id, event_type, company, received_at, data, _ = conn.execute(
+        ROW_FIELDS_SQL, (position,)).fetchone()
+    return chain_hash(prev, pos, event_id, event_type, company, received_at, data)

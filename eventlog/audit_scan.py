@@ -29,7 +29,7 @@ from array import array
 
 import msgspec
 
-from .audit_chain import MESSAGE_SQL, formula_agrees, mismatch_reason
+from .audit_chain import MESSAGE_SQL, formula_agrees, mismatch_reason, row_hash
 from .audit_time import to_us
 from .db import connect, translated
 from .ledger import GENESIS, chain_hash
@@ -214,8 +214,12 @@ def _scan(conn, first, last, since, until, table_from, queued_memory, *,
                 out.chain_bad, hashing = expected_pos, False
                 out.chain_reason = f"position {expected_pos} is missing (next is {pos})"
             else:
-                digest = (sha(prev + message).digest() if fast else
-                          chain_hash(prev, pos, message[0], event_type, message[1], at, message[2]))
+                if not fast:
+                    digest = chain_hash(prev, pos, message[0], event_type, message[1], at, message[2])
+                elif message is not None:
+                    digest = sha(prev + message).digest()
+                else:  # a value that is not text: hashed as chain_hash hashes it
+                    digest = row_hash(conn, prev, pos)
                 if digest != stored:
                     out.chain_bad, hashing = pos, False
                     out.chain_reason = mismatch_reason(conn, pos)

@@ -128,6 +128,30 @@ def test_empty_data_null_company_and_blobs_hash_as_python_hashes_them(tmp_path, 
 
 
 @native
+def test_values_that_are_not_text_after_a_range_start_hash_alike_everywhere(tmp_path, monkeypatch):
+    """The Python scan's SQL message checks only the range's first row against chain_hash; a
+    later blob (or NULL) must still be hashed as chain_hash hashes it, not by SQL's ||."""
+    r = RawLedger(tmp_path / "r.db")
+    r.add("stream.connected", "{}")
+    r.add("stream.connected", "{}", event_id=b"blob-id")
+    r.add("stream.connected", b'{"x":1}')
+    r.add("stream.connected", "{}", company=b"co")
+    r.add("stream.connected", "{}", at=b"2026-01-01T00:00:00.000000Z")
+    r.add("stream.connected", "{}")
+    c, py = both_verifies(r.conn, monkeypatch)
+    assert c == py and c.ok and c.checked == 6
+    every_split(r.path)
+    assert scan_range(r.path, 1, 6).chain_bad is None
+    r.conn.execute("DROP TRIGGER event_log_no_update")
+    r.conn.execute("UPDATE event_log SET company_number = CAST('cp' AS BLOB) WHERE id = 4")
+    c, py = both_verifies(r.conn, monkeypatch)
+    assert c == py and (c.ok, c.bad_position) == (False, 4)
+    r.conn.close()
+    every_split(r.path)
+    assert scan_range(r.path, 1, 6).chain_bad == 4
+
+
+@native
 @pytest.mark.parametrize("bad", [1, 2, 3, 4, 5, 6, 7, 8])
 def test_check_chain_over_any_split_stops_where_python_stops(tmp_path, monkeypatch, bad):
     r = RawLedger(tmp_path / "r.db")
@@ -223,6 +247,25 @@ def test_unusual_rows_are_declined_and_left_to_python(tmp_path):
     every_split(r.path)
     report = audit(r.path)
     assert report.chain_engine == "c" and report.violation_counts["malformed"] == 2
+
+
+def loose(path) -> RawLedger:
+    """A RawLedger whose event_log has no constraints, as a tamperer may leave it."""
+    r = RawLedger(path)
+    r.conn.execute("DROP TABLE event_log")
+    r.conn.execute("CREATE TABLE event_log (id INTEGER PRIMARY KEY, event_id, event_type, "
+                   "company_number, event_data, received_at, hash)")
+    return r
+
+
+@native
+def test_a_noted_entry_with_no_data_is_skipped_as_python_skips_it(tmp_path):
+    r = loose(tmp_path / "n.db")
+    r.add("worker.started", '{"x":1}')
+    for event_type in ("worker.started", "worker.emergency_stop", "stream.gap", "request.queued"):
+        r.add(event_type, None)
+    r.conn.close()
+    every_split(r.path)
 
 
 _SENT = '{"type":"request.sent","request_id":"r1","kind":"profile","company_number":"0001","path":"/c"}'

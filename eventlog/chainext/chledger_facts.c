@@ -209,6 +209,8 @@ int facts_row(Facts *f, sqlite3_value **row) {
     const unsigned char *et = (const unsigned char *)sqlite3_value_blob(row[1]);
     int type = type_of(et, (size_t)sqlite3_value_bytes(row[1]));
     if (type == T_OTHER) return 0;
+    /* A row with no body is skipped, whatever its type, as the Python scan skips it */
+    if (sqlite3_value_type(row[3]) == SQLITE_NULL) return 0;
     if (type == T_NOTED) {
         PUSH(f->noted, id);
         return 0;
