@@ -24,9 +24,9 @@ from array import array
 import msgspec
 
 from . import native_chain
-from .audit_scan import Noted, Pending, RangeScan, TableIssue, _as_row, _found, _scan, _Sent
+from .audit_scan import (Noted, Pending, RangeScan, TableIssue, _as_row, _found, _scan, _Sent,
+                         predecessor_hash)
 from .db import connect, translated
-from .ledger import GENESIS
 
 __all__ = ["scan_range_native", "HEADER"]
 
@@ -66,15 +66,8 @@ def scan_range_native(db_path: str, first: int, last: int, *, since: str = "",
     return scan
 
 
-def _prev_hash(conn, first: int) -> bytes | None:
-    if first == 1:
-        return GENESIS
-    row = conn.execute("SELECT hash FROM event_log WHERE id = ?", (first - 1,)).fetchone()
-    return row[0] if row else None  # a missing predecessor is the previous range's finding
-
-
 def _scan_native(conn, first, last, since, until, table_from, queued_memory) -> RangeScan:
-    prev = _prev_hash(conn, first)
+    prev = predecessor_hash(conn, first)  # None: the chain is left to the range before
     cursor = conn.execute(_AUDIT_SQL, (prev, first, since, until, queued_memory, table_from, last))
     blob = cursor.fetchone()[0]
     cursor.close()  # SQLite's copy of the result goes now, not when the cursor is collected
@@ -103,7 +96,7 @@ def _scan_native(conn, first, last, since, until, table_from, queued_memory) -> 
         pending, extras = take(n_pending), take(n_extras)
         _read_back(conn, out, candidates, noted, issues, pending, extras)
     del view, blob
-    if kind >= 0:  # the chain was checked (kind -1: its predecessor is missing)
+    if kind >= 0:  # the chain was checked (kind -1: its predecessor is missing or not a hash)
         _chain(conn, out, first, last, prev, kind, checked, position, next_id)
     return out
 

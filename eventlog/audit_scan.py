@@ -34,8 +34,8 @@ from .audit_time import to_us
 from .db import connect, translated
 from .ledger import GENESIS, chain_hash
 
-__all__ = ["RangeScan", "Pending", "TableIssue", "Noted", "scan_range", "TABLE_COLUMNS",
-           "SENT", "ANSWERS"]
+__all__ = ["RangeScan", "Pending", "TableIssue", "Noted", "scan_range", "predecessor_hash",
+           "TABLE_COLUMNS", "SENT", "ANSWERS"]
 
 SENT = "request.sent"
 QUEUED = "request.queued"
@@ -153,18 +153,25 @@ def scan_range(db_path: str, first: int, last: int, *, since: str = "", until: s
     return scan
 
 
+def predecessor_hash(conn, first: int) -> bytes | None:
+    """The stored hash the chain of a range starting at `first` starts from; None when the row
+    before is missing or its hash is not 32 bytes (only tampering does that): that is the
+    previous range's finding (a gap, or a row that does not match its hash), and this range's
+    chain is then left unchecked, never a crash."""
+    if first == 1:
+        return GENESIS
+    row = conn.execute("SELECT hash FROM event_log WHERE id = ?", (first - 1,)).fetchone()
+    if row is None or not isinstance(row[0], bytes) or len(row[0]) != len(GENESIS):
+        return None
+    return row[0]
+
+
 def _scan(conn, first, last, since, until, table_from, queued_memory, *,
           check_chain: bool = True) -> RangeScan:
     """The scan of one range in an open transaction; `check_chain=False` leaves the chain out
     (`audit_native` checked it in C and hands the facts of an unusual range to this)."""
     out = RangeScan(first, last)
-    if not check_chain:
-        prev: bytes | None = None
-    elif first == 1:
-        prev = GENESIS
-    else:
-        row = conn.execute("SELECT hash FROM event_log WHERE id = ?", (first - 1,)).fetchone()
-        prev = row[0] if row else None  # a missing predecessor is the previous range's finding
+    prev = predecessor_hash(conn, first) if check_chain else None
     hashing = prev is not None
     fast = not hashing or formula_agrees(conn, first, prev)
     expected_pos = first

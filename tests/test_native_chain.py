@@ -249,6 +249,30 @@ def test_unusual_rows_are_declined_and_left_to_python(tmp_path):
     assert report.chain_engine == "c" and report.violation_counts["malformed"] == 2
 
 
+@native
+@pytest.mark.parametrize("tamper", ["substr(hash, 1, 31)", "hex(hash)", "42", "CAST(hash || X'00' AS BLOB)"])
+def test_a_bad_stored_hash_before_a_range_is_a_mismatch_never_a_crash(tmp_path, monkeypatch, tamper):
+    """The row before a range holds no 32-byte hash: the range before reports that row, as
+    Ledger.verify does; the range itself leaves the chain to it (in C and in Python)."""
+    b = many(tmp_path / "m.db", n=10)
+    b.drop_triggers()
+    head, victim = b.ledger.head(), b.ledger.head() // 2
+    b.execute(f"UPDATE event_log SET hash = {tamper} WHERE id = ?", (victim,))
+    every_split(b.path)  # the range starting at victim + 1 among them
+    assert scan_range(b.path, victim + 1, head).chain_bad is None
+    assert scan_range_native(b.path, 1, victim).chain_bad == victim
+    monkeypatch.setattr(audit_module, "NATIVE_PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(audit_module, "PARALLEL_MIN_ROWS", 0)
+    reports = []
+    for env in ("1", "0"):
+        monkeypatch.setenv("CHLEDGER_NATIVE_CHAIN", env)
+        reports += [audit(b.path, jobs=jobs).chain for jobs in (1, 2, 3)]
+    verified = Ledger(b.conn).verify()
+    assert (reports[0].bad_position, reports[0].reason) == (victim, verified.reason)
+    assert "does not match its hash" in verified.reason
+    assert all(r == reports[0] for r in reports)
+
+
 def loose(path) -> RawLedger:
     """A RawLedger whose event_log has no constraints, as a tamperer may leave it."""
     r = RawLedger(path)
