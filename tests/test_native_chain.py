@@ -273,6 +273,22 @@ def test_a_bad_stored_hash_before_a_range_is_a_mismatch_never_a_crash(tmp_path, 
     assert all(r == reports[0] for r in reports)
 
 
+@native
+def test_empty_values_are_read_as_python_reads_them(tmp_path):
+    """Empty text reaches C as a NULL pointer: it is compared and hashed without memcmp/memcpy
+    seeing it (undefined behaviour, caught by a -fsanitize=undefined build)."""
+    r = RawLedger(tmp_path / "e.db")
+    r.add("request.queued", '{"request_id":""}', at="")
+    r.add("request.sent", '{"request_id":"","kind":"","company_number":""}', at="")
+    r.row(2, "", "", 0, "", "")
+    r.add("response.received", '{"request_id":"","status":0}', at="")
+    r.add("request.sent", '{"request_id":"a"}', at="")
+    r.add("", "", at="")
+    r.conn.close()
+    every_split(r.path)
+    every_split(r.path, since="", until="")
+
+
 def loose(path) -> RawLedger:
     """A RawLedger whose event_log has no constraints, as a tamperer may leave it."""
     r = RawLedger(path)

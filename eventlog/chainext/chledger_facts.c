@@ -50,9 +50,11 @@ static int type_of(const unsigned char *s, size_t n) {
 #undef IS
 }
 
-/* Python's str order: UTF-8 bytes compare in code point order. */
+/* Python's str order: UTF-8 bytes compare in code point order. (An empty value's pointer may
+ * be NULL, which memcmp must never see, even for 0 bytes.) */
 static int cmp_bytes(const unsigned char *a, size_t an, const unsigned char *b, size_t bn) {
-    int c = memcmp(a, b, an < bn ? an : bn);
+    size_t m = an < bn ? an : bn;
+    int c = m ? memcmp(a, b, m) : 0;
     if (c) return c;
     return an < bn ? -1 : an > bn;
 }
@@ -223,6 +225,7 @@ int facts_row(Facts *f, sqlite3_value **row) {
     Fields fields;
     if (type == T_SENT) {
         const unsigned char *at = (const unsigned char *)sqlite3_value_blob(row[2]);
+        if (at == NULL) at = (const unsigned char *)""; /* empty text: not NULL to column_is */
         size_t at_n = (size_t)sqlite3_value_bytes(row[2]);
         f->sends++;
         if (cmp_bytes(f->since, f->since_n, at, at_n) <= 0 && cmp_bytes(at, at_n, f->until, f->until_n) < 0) {

@@ -15,7 +15,7 @@ uint64_t str_hash(const unsigned char *p, size_t n) {
         n -= 8;
     }
     k = 0;
-    memcpy(&k, p, n);
+    if (n) memcpy(&k, p, n); /* p may be NULL when n is 0 */
     h = rotl(h ^ (k * 0xBF58476D1CE4E5B9ULL), 31) * 0x94D049BB133111EBULL;
     h ^= h >> 33;
     h *= 0xFF51AFD7ED558CCDULL;
@@ -44,7 +44,7 @@ void strset_clear(StrSet *s) {
 static size_t find_slot(const StrSlot *slots, size_t cap, const unsigned char *p, size_t n, uint64_t h) {
     size_t i = (size_t)h & (cap - 1);
     while (slots[i].key != NULL &&
-           !(slots[i].hash == h && slots[i].n == n && memcmp(slots[i].key, p, n) == 0))
+           !(slots[i].hash == h && slots[i].n == n && (n == 0 || memcmp(slots[i].key, p, n) == 0)))
         i = (i + 1) & (cap - 1);
     return i;
 }
@@ -118,7 +118,7 @@ void stackmap_free(StackMap *m) {
 static size_t stack_slot(const StackMap *m, const unsigned char *p, size_t n, uint64_t h) {
     size_t i = (size_t)h & (m->cap - 1);
     while (m->slots[i].key != NULL &&
-           !(m->slots[i].hash == h && m->slots[i].n == n && memcmp(m->slots[i].key, p, n) == 0))
+           !(m->slots[i].hash == h && m->slots[i].n == n && (n == 0 || memcmp(m->slots[i].key, p, n) == 0)))
         i = (i + 1) & (m->cap - 1);
     return i;
 }
