@@ -51,10 +51,19 @@ def formula_agrees(conn: apsw.Connection, position: int, prev: bytes) -> bool:
                                                        received_at, data)
 
 
+_EVENT_ID_SQL = ("SELECT typeof(event_id), CASE WHEN typeof(event_id) = 'text' THEN "
+                 "CAST(event_id AS BLOB) ELSE event_id END FROM event_log WHERE id = ?")
+
+
 def mismatch_reason(conn: apsw.Connection, position: int) -> str:
-    """`Ledger.verify`'s wording for an entry that does not match its hash."""
-    row = conn.execute("SELECT event_id FROM event_log WHERE id = ?", (position,)).fetchone()
-    return f"entry {position} ({row[0] if row else '?'}) does not match its hash"
+    """`Ledger.verify`'s wording for an entry that does not match its hash (an event_id that is
+    not UTF-8, which only tampering stores, is shown with backslash escapes, never a crash)."""
+    row = conn.execute(_EVENT_ID_SQL, (position,)).fetchone()
+    if row is None:
+        name = "?"
+    else:
+        name = row[1].decode("utf-8", "backslashreplace") if row[0] == "text" else row[1]
+    return f"entry {position} ({name}) does not match its hash"
 
 
 def row_hash(conn: apsw.Connection, prev: bytes, position: int) -> bytes:

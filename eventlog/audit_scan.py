@@ -160,8 +160,9 @@ def predecessor_hash(conn, first: int) -> bytes | None:
     chain is then left unchecked, never a crash."""
     if first == 1:
         return GENESIS
-    row = conn.execute("SELECT hash FROM event_log WHERE id = ?", (first - 1,)).fetchone()
-    if row is None or not isinstance(row[0], bytes) or len(row[0]) != len(GENESIS):
+    row = conn.execute("SELECT CASE WHEN typeof(hash) = 'blob' THEN hash END FROM event_log "
+                       "WHERE id = ?", (first - 1,)).fetchone()  # text may not even be UTF-8
+    if row is None or row[0] is None or len(row[0]) != len(GENESIS):
         return None
     return row[0]
 

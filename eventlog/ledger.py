@@ -182,20 +182,51 @@ class Ledger:
         prev = GENESIS
         expected = 1
         checked = 0
-        for pos, event_id, event_type, company, data, received_at, stored in self.read_rows(
-            0, batch_size=batch_size
-        ):
-            if pos != expected:
-                return ChainReport(False, checked, pos, expected,
-                                   f"position {expected} is missing (next is {pos})")
-            digest = chain_hash(prev, pos, event_id, event_type, company, received_at, data)
-            if digest != stored:
-                return ChainReport(False, checked, pos, pos,
-                                   f"entry {pos} ({event_id}) does not match its hash")
-            prev = digest
-            expected += 1
-            checked += 1
-        return ChainReport(True, checked, expected - 1)
+        rows = self.read_rows(0, batch_size=batch_size)
+        while True:
+            try:
+                for pos, event_id, event_type, company, data, received_at, stored in rows:
+                    if pos != expected:
+                        return ChainReport(False, checked, pos, expected,
+                                           f"position {expected} is missing (next is {pos})")
+                    if stored is _NOT_UTF8:  # a text column Python can't read: tampered
+                        digest = None
+                    else:
+                        digest = chain_hash(prev, pos, event_id, event_type, company, received_at,
+                                            data)
+                    if digest != stored:
+                        return ChainReport(False, checked, pos, pos,
+                                           f"entry {pos} ({event_id}) does not match its hash")
+                    prev = digest
+                    expected += 1
+                    checked += 1
+                return ChainReport(True, checked, expected - 1)
+            except UnicodeDecodeError:  # a text column that is not UTF-8 (only tampering
+                rows = _careful_rows(self.conn, expected - 1)  # stores one): row by row now
+
+
+_NOT_UTF8 = object()  # stands for the stored hash of a row with a text column that isn't UTF-8
+_COLUMNS = ("event_id", "event_type", "company_number", "event_data", "received_at", "hash")
+_CAREFUL_SQL = ("SELECT id, " + ", ".join(
+    f"typeof({c}), CASE WHEN typeof({c}) = 'text' THEN CAST({c} AS BLOB) ELSE {c} END"
+    for c in _COLUMNS) + " FROM event_log WHERE id > ? ORDER BY id")
+
+
+def _careful_rows(conn: apsw.Connection, after: int) -> Iterator[tuple]:
+    """`read_rows` from `after`, with text read as bytes and decoded here: a row with a column
+    that is not UTF-8 comes with `_NOT_UTF8` for its hash (`verify` calls it a mismatch) and its
+    event_id shown with backslash escapes. Only `verify` uses this, after a decode failed."""
+    with translated(conn.filename):
+        for row in conn.execute(_CAREFUL_SQL, (after,)):
+            values, bad = [], False
+            for kind, value in zip(row[1::2], row[2::2]):
+                if kind == "text":
+                    try:
+                        value = value.decode()
+                    except UnicodeDecodeError:
+                        value, bad = value.decode("utf-8", "backslashreplace"), True
+                values.append(value)
+            yield (row[0], *values[:5], _NOT_UTF8 if bad else values[5])
 
 
 class LedgerTransaction:

@@ -13,7 +13,8 @@ works, in Python, and says so: `engine()` is "python" and `unavailable_reason()`
 the two that way).
 
 The C code hashes the columns' stored bytes; for that to be the UTF-8 that `chain_hash` hashes,
-the database must be UTF-8 (chledger's always are; `usable()` checks). A value that is not text
+the database must be UTF-8 (chledger's always are; `usable()` checks). A text value that is not
+valid UTF-8 (only tampering stores one; Python can't even read it) makes its row a mismatch. A value that is not text
 (a blob where text belongs), which Python's f-string would render differently, is handed back
 and hashed here with `chain_hash` itself, so the two can't disagree.
 """
@@ -145,8 +146,9 @@ def outcome_from(kind: int, checked: int, position: int, next_id: int, first: in
 
 
 def _mismatch(conn: apsw.Connection, position: int) -> str:
-    row = conn.execute("SELECT event_id FROM event_log WHERE id = ?", (position,)).fetchone()
-    return f"entry {position} ({row[0] if row else '?'}) does not match its hash"
+    from .audit_chain import mismatch_reason
+
+    return mismatch_reason(conn, position)
 
 
 def check_chain(conn: apsw.Connection, first: int, last: int, prev: bytes) -> ChainOutcome:

@@ -9,6 +9,7 @@ exactly as msgspec does or decline.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -287,6 +288,63 @@ def test_empty_values_are_read_as_python_reads_them(tmp_path):
     r.conn.close()
     every_split(r.path)
     every_split(r.path, since="", until="")
+
+
+def _not_utf8(path, column: str, position: int) -> RawLedger:
+    """Six good rows, then `column` of the row at `position` made text that is not UTF-8."""
+    r = RawLedger(path)
+    for i in range(6):
+        r.add("stream.event", f'{{"i":{i},"s":"caf\u00e9"}}', company="C\u00e9")
+    r.conn.execute("DROP TRIGGER event_log_no_update")
+    r.conn.execute(f"UPDATE event_log SET {column} = CAST(CAST({column} AS BLOB) || X'ff' AS TEXT) "
+                   "WHERE id = ?", (position,))
+    return r
+
+
+@native
+@pytest.mark.parametrize("column", ["event_id", "event_type", "company_number", "received_at",
+                                    "event_data", "hash"])
+def test_text_that_is_not_utf8_is_a_mismatch_in_c_and_in_verify(tmp_path, monkeypatch, column):
+    """Only tampering stores it, and Python can't read it: C hashed the raw bytes (and could call
+    the chain intact); now the row is a mismatch for C, for Ledger.verify in Python, and for the
+    audit in C, even across a range boundary."""
+    r = _not_utf8(tmp_path / "u.db", column, 4)
+    c, py = both_verifies(r.conn, monkeypatch)
+    assert c == py and (c.ok, c.bad_position, c.checked) == (False, 4, 3)
+    assert c.reason.startswith("entry 4 (")
+    r.conn.close()
+    for first in (1, 2, 4):
+        assert scan_range_native(r.path, first, 6).chain_bad == 4
+    assert scan_range_native(r.path, 5, 6).chain_bad is None  # the range before reports it
+    report = audit(r.path)
+    assert (report.chain_engine, report.chain.bad_position, report.chain.reason) == ("c", 4, c.reason)
+
+
+@native
+def test_utf8_is_checked_as_python_decodes_it(tmp_path, monkeypatch):
+    """Overlong forms, surrogates, code points above U+10FFFF, truncated and stray bytes: C's
+    check says what Python's decoder says, over the 32-byte ASCII skip and its edges."""
+    cases = [b"\xc0\x80", b"\xe0\x80\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80",
+             b"\x80", b"\xe2\x98", b"\xf0\x9f\x98", b"\xc3\xa9", b"\xe2\x98\x83", b"\xf0\x9f\x98\x80",
+             b"\xef\xbf\xbf", b"\xf4\x8f\xbf\xbf", b"\xed\x9f\xbf", b"\xee\x80\x80"]
+    r = RawLedger(tmp_path / "v.db")
+    assert native_chain.usable(r.conn)
+    at = "2026-01-01T00:00:00.000000Z"
+    pos = 0
+    for pad in (0, 1, 31, 32, 33, 64):
+        for tail in cases:
+            pos += 1
+            raw = b"a" * pad + tail + b"z"
+            # hashed over the raw bytes, as a writer that isn't Python could: only UTF-8 decides
+            message = f"{pos}\x1fe{pos}\x1fstream.event\x1f\x1f{at}\x1f".encode() + raw
+            r.conn.execute("INSERT INTO event_log VALUES (?, ?, 'stream.event', NULL, CAST(? AS TEXT), "
+                           "?, ?)", (pos, f"e{pos}", raw, at, hashlib.sha256(GENESIS + message).digest()))
+            try:
+                valid = raw.decode() is not None
+            except UnicodeDecodeError:
+                valid = False
+            out = native_chain.check_chain(r.conn, pos, pos, GENESIS)
+            assert out.ok == valid, (pad, tail)
 
 
 def loose(path) -> RawLedger:

@@ -28,7 +28,8 @@ typedef struct Chain {
 
 void chain_begin(Chain *c, const void *prev_hash, int64_t first_id);
 /* col: id, event_id, event_type, company_number, received_at, event_data, hash.
- * 0, or -1 when out of memory. */
+ * 0, or -1 when out of memory (or, never seen, when SHA-256 fails). A text column that is not
+ * valid UTF-8 makes its row a mismatch. */
 int chain_row(Chain *c, sqlite3_value **col);
 void chain_release(Chain *c);
 

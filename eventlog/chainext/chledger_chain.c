@@ -18,7 +18,8 @@
  * The result is a text of five integers, "kind checked position next last":
  *   kind 0: every row matched; `checked` rows, `last` the last id seen
  *   kind 1: a gap: the id `position` is missing, `next` was found in its place
- *   kind 2: the row at `position` does not match its stored hash
+ *   kind 2: the row at `position` does not match its stored hash, or holds text that is not
+ *           valid UTF-8 (only tampering stores it; Python can't read it)
  *   kind 3: the row at `position` holds a value that is not text (a blob, say), which Python's
  *           f-string would render differently: the caller hashes that row itself and goes on
  * `checked` counts the rows that matched before the stop. eventlog/native_chain.py words it as
@@ -72,7 +73,42 @@ static int format_int(int64_t v, char *out) {
     return len;
 }
 
-/* Append one column's bytes and a separator: 1, 0 when the value is not text, -1 no memory. */
+/* Valid UTF-8 as Python's strict decoder takes it: no overlong forms, no surrogates, nothing
+ * above U+10FFFF. A text column that is not (only tampering stores one) can't be read by Python
+ * at all, so its row is a mismatch. ASCII runs are skipped 32 bytes at a time: the full check
+ * costs only where a byte >= 0x80 is. */
+static int utf8_valid(const unsigned char *s, size_t n) {
+    static const uint64_t HIGH = 0x8080808080808080ULL;
+    size_t i = 0;
+    while (i < n) {
+        while (n - i >= 32) {
+            uint64_t w[4];
+            memcpy(w, s + i, 32);
+            if ((w[0] | w[1] | w[2] | w[3]) & HIGH) break;
+            i += 32;
+        }
+        while (i < n && s[i] < 0x80) i++;
+        if (i >= n) break;
+        unsigned char c = s[i], lo = 0x80, hi = 0xBF;
+        size_t need;
+        if (c >= 0xC2 && c <= 0xDF) need = 1;
+        else if (c == 0xE0) need = 2, lo = 0xA0;
+        else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) need = 2;
+        else if (c == 0xED) need = 2, hi = 0x9F; /* no surrogates */
+        else if (c == 0xF0) need = 3, lo = 0x90;
+        else if (c >= 0xF1 && c <= 0xF3) need = 3;
+        else if (c == 0xF4) need = 3, hi = 0x8F;
+        else return 0; /* a continuation byte, an overlong lead (C0, C1), or F5..FF */
+        if (n - i - 1 < need || s[i + 1] < lo || s[i + 1] > hi) return 0;
+        for (size_t k = 2; k <= need; k++)
+            if ((s[i + k] & 0xC0) != 0x80) return 0;
+        i += need + 1;
+    }
+    return 1;
+}
+
+/* Append one column's bytes and a separator: 1, 0 when the value is not text, 2 when it is text
+ * but not UTF-8, -1 no memory. */
 static int put_text(Chain *c, sqlite3_value *v, int null_is_empty) {
     int type = sqlite3_value_type(v);
     if (type == SQLITE_NULL && null_is_empty) {
@@ -85,6 +121,7 @@ static int put_text(Chain *c, sqlite3_value *v, int null_is_empty) {
      * encoding); sqlite3_value_text would first copy it to add a terminator. */
     const void *text = sqlite3_value_blob(v);
     size_t n = (size_t)sqlite3_value_bytes(v);
+    if (!utf8_valid((const unsigned char *)text, n)) return 2;
     if (!reserve(c, n + 1)) return -1;
     if (n) memcpy(c->buf + c->len, text, n);
     c->len += n;
@@ -113,8 +150,8 @@ int chain_row(Chain *c, sqlite3_value **col) {
     for (int i = 1; i <= 4; i++) { /* event_id, event_type, company_number, received_at */
         int r = put_text(c, col[i], i == 3); /* company_number: NULL hashes as '' */
         if (r < 0) return -1;
-        if (r == 0) {
-            c->kind = CHAIN_NOT_TEXT;
+        if (r != 1) {
+            c->kind = r == 0 ? CHAIN_NOT_TEXT : CHAIN_MISMATCH;
             c->position = id;
             return 0;
         }
@@ -124,15 +161,16 @@ int chain_row(Chain *c, sqlite3_value **col) {
         c->position = id;
         return 0;
     }
+    /* event_data, most of the bytes, is hashed where SQLite put it */
+    const unsigned char *data = (const unsigned char *)sqlite3_value_blob(col[5]);
+    size_t data_n = (size_t)sqlite3_value_bytes(col[5]);
     unsigned char digest[HASH_LEN];
     SHA256_CTX sha; /* not SHA256(): in OpenSSL 3 it fetches an EVP digest on every call */
-    SHA256_Init(&sha);
-    SHA256_Update(&sha, c->buf, c->len);
-    /* event_data, most of the bytes, is hashed where SQLite put it */
-    size_t data_n = (size_t)sqlite3_value_bytes(col[5]);
-    if (data_n) SHA256_Update(&sha, sqlite3_value_blob(col[5]), data_n);
-    SHA256_Final(digest, &sha);
-    if (sqlite3_value_type(col[6]) != SQLITE_BLOB || sqlite3_value_bytes(col[6]) != HASH_LEN ||
+    int valid = utf8_valid(data, data_n);
+    if (valid && (!SHA256_Init(&sha) || !SHA256_Update(&sha, c->buf, c->len) ||
+                  (data_n && !SHA256_Update(&sha, data, data_n)) || !SHA256_Final(digest, &sha)))
+        return -1; /* never seen: an error, not a finding */
+    if (!valid || sqlite3_value_type(col[6]) != SQLITE_BLOB || sqlite3_value_bytes(col[6]) != HASH_LEN ||
         memcmp(sqlite3_value_blob(col[6]), digest, HASH_LEN) != 0) {
         c->kind = CHAIN_MISMATCH;
         c->position = id;
