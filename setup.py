@@ -9,6 +9,8 @@ It is named like a Python extension module so that setuptools builds it, and wit
 importable from Python (it is loaded into SQLite).
 """
 
+import sys
+
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
@@ -42,6 +44,8 @@ setup(
             depends=["eventlog/chainext/chledger.h", "eventlog/chainext/json_fields.h",
                      "eventlog/chainext/strmap.h"],
             libraries=["crypto"],
+            # only the entry points are exported (sqlite3_chledger_init, chledger_window_counts)
+            extra_compile_args=[] if sys.platform == "win32" else ["-fvisibility=hidden"],
             optional=True,
         )
     ],

@@ -28,7 +28,7 @@ from .audit_scan import (Noted, Pending, RangeScan, TableIssue, _as_row, _found,
                          predecessor_hash)
 from .db import connect, translated
 
-__all__ = ["scan_range_native", "HEADER"]
+__all__ = ["scan_range_native", "HEADER", "VERSION", "NativeUnavailable"]
 
 _AUDIT_SQL = ("SELECT chledger_audit(?1, ?2, ?3, ?4, ?5, ?6, ?7, id, event_id, event_type, "
               "company_number, received_at, event_data, hash) FROM event_log WHERE id BETWEEN ?2 AND ?7")
@@ -37,6 +37,7 @@ _ROWS_AT = ("SELECT id, event_type, received_at, event_data FROM event_log "
 _TABLE_AT = ("SELECT id, timestamp, request_type, company_number, request_id, response_status "
              "FROM api_rate_limit_log WHERE id IN (SELECT value FROM json_each(?))")
 HEADER = 17  # int64s before the lists; see chledger_audit.c
+VERSION = 1  # the result format this module reads
 
 
 class NativeUnavailable(Exception):
@@ -77,8 +78,9 @@ def _scan_native(conn, first, last, since, until, table_from, queued_memory) -> 
     head = _ints(view, 0, HEADER)
     (version, kind, checked, position, next_id, _last_seen, declined, _declined_at, sends, queued,
      answers, n_times, n_candidates, n_noted, n_issues, n_pending, n_extras) = head
-    if version != 1:
-        raise ValueError(f"chledger_audit result version {version}: rebuild the extension")
+    if version != VERSION:  # a stale build (after a pull, say): the audit runs in Python
+        raise NativeUnavailable(f"chledger_audit gives result version {version}, not {VERSION}: "
+                                "rebuild the extension (python setup.py build_ext --inplace)")
     if declined:
         out = _scan(conn, first, last, since, until, table_from, queued_memory, check_chain=False)
     else:

@@ -347,6 +347,34 @@ def test_utf8_is_checked_as_python_decodes_it(tmp_path, monkeypatch):
             assert out.ok == valid, (pad, tail)
 
 
+@native
+def test_a_stale_build_falls_back_to_python_and_only_entry_points_are_exported(tmp_path, monkeypatch):
+    import ctypes
+
+    from eventlog import audit_native
+
+    b = many(tmp_path / "m.db", n=5)
+    monkeypatch.setattr(audit_native, "VERSION", 2)  # as if the .so were older than this module
+    with pytest.raises(audit_native.NativeUnavailable, match="rebuild the extension"):
+        scan_range_native(b.path, 1, b.ledger.head())
+    report = audit(b.path)
+    assert report.chain_engine == "python" and report.chain.ok
+    lib = ctypes.CDLL(str(native_chain.extension_path()))
+    assert lib.sqlite3_chledger_init and lib.chledger_window_counts
+    for hidden in ("chain_row", "facts_row", "str_hash", "json_fields", "chledger_register_audit"):
+        with pytest.raises(AttributeError):
+            getattr(lib, hidden)
+
+
+@native
+def test_an_sql_error_inside_the_audit_says_what_it_is(tmp_path):
+    b = many(tmp_path / "m.db", n=3)
+    b.conn.execute("DROP TABLE api_rate_limit_log")
+    assert native_chain.usable(b.conn)
+    with pytest.raises(apsw.SQLError, match="no such table: api_rate_limit_log"):
+        b.conn.execute(_AUDIT_SQL, (GENESIS, 1, "", "\uffff", 100, LOW, 5)).fetchall()
+
+
 def loose(path) -> RawLedger:
     """A RawLedger whose event_log has no constraints, as a tamperer may leave it."""
     r = RawLedger(path)

@@ -40,7 +40,7 @@ static void fail(sqlite3_context *ctx, AuditAgg *a, int rc) {
         sqlite3_result_error(ctx, "chledger_audit: prev_hash must be a 32-byte blob or NULL, "
                                   "since and until text", -1);
     } else {
-        sqlite3_result_error(ctx, sqlite3_errstr(rc), -1);
+        sqlite3_result_error(ctx, sqlite3_errmsg(sqlite3_context_db_handle(ctx)), -1);
         sqlite3_result_error_code(ctx, rc);
     }
 }

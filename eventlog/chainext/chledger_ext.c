@@ -11,6 +11,8 @@ int chledger_register_audit(sqlite3 *db);
 
 #ifdef _WIN32
 __declspec(dllexport)
+#else
+__attribute__((visibility("default"))) /* built with -fvisibility=hidden: only this is exported */
 #endif
 int sqlite3_chledger_init(sqlite3 *db, char **errmsg, const sqlite3_api_routines *api) {
     SQLITE_EXTENSION_INIT2(api);

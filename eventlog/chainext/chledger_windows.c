@@ -11,6 +11,8 @@
 
 #ifdef _WIN32
 __declspec(dllexport)
+#else
+__attribute__((visibility("default"))) /* built with -fvisibility=hidden: only this is exported */
 #endif
 int chledger_window_counts(const int64_t *times, int64_t n, int64_t span, int64_t *counts) {
     if (n <= 0) return 1;
