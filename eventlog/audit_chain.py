@@ -17,7 +17,7 @@ import apsw
 from .ledger import chain_hash
 
 __all__ = ["MESSAGE_SQL", "ROW_FIELDS_SQL", "message_digest", "formula_agrees", "mismatch_reason",
-           "row_hash"]
+           "row_hash", "NOT_UTF8", "careful_rows"]
 
 _SEP = "char(31)"
 # NULL for a row holding a value that is not text (a blob event_id, a NULL body: possible only by
@@ -71,3 +71,31 @@ def row_hash(conn: apsw.Connection, prev: bytes, position: int) -> bytes:
     pos, event_id, event_type, company, received_at, data, _ = conn.execute(
         ROW_FIELDS_SQL, (position,)).fetchone()
     return chain_hash(prev, pos, event_id, event_type, company, received_at, data)
+
+
+NOT_UTF8 = object()  # in `careful_rows`: a stored hash or body that was text but not UTF-8
+_COLUMNS = ("event_id", "event_type", "company_number", "received_at", "event_data", "hash")
+_CAREFUL_SQL = ("SELECT id, " + ", ".join(
+    f"typeof({c}), CASE WHEN typeof({c}) = 'text' THEN CAST({c} AS BLOB) ELSE {c} END"
+    for c in _COLUMNS) + " FROM event_log WHERE id BETWEEN ? AND ? ORDER BY id")
+
+
+def careful_rows(conn: apsw.Connection, first: int, last: int):
+    """The audit scan's rows (id, event_type, received_at, body or None for a stream event,
+    (event_id, company, event_data), hash) with text read as bytes and decoded here, for a range
+    where some text is not UTF-8 (only tampering stores it; apsw can't even return it). Such a
+    row comes with NOT_UTF8 for its hash (a mismatch), and for its body when its received_at or
+    body is the bad one; bad text elsewhere is shown with backslash escapes."""
+    for row in conn.cursor().execute(_CAREFUL_SQL, (first, last)):
+        values, bad = [], []
+        for kind, value in zip(row[1::2], row[2::2]):
+            if kind == "text":
+                try:
+                    value = value.decode()
+                except UnicodeDecodeError:
+                    value = value.decode("utf-8", "backslashreplace")
+                    bad.append(len(values))
+            values.append(value)
+        event_id, event_type, company, at, data, stored = values
+        body = None if event_type == "stream.event" else (NOT_UTF8 if 3 in bad or 4 in bad else data)
+        yield row[0], event_type, at, body, (event_id, company, data), NOT_UTF8 if bad else stored

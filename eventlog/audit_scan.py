@@ -29,7 +29,8 @@ from array import array
 
 import msgspec
 
-from .audit_chain import MESSAGE_SQL, formula_agrees, mismatch_reason, row_hash
+from .audit_chain import (MESSAGE_SQL, NOT_UTF8, careful_rows, formula_agrees, mismatch_reason,
+                          row_hash)
 from .audit_time import to_us
 from .db import connect, translated
 from .ledger import GENESIS, chain_hash
@@ -42,6 +43,7 @@ QUEUED = "request.queued"
 RATE_LIMITED = "request.rate_limited"
 ANSWERS = frozenset({"response.received", RATE_LIMITED, "request.transport_error"})
 NOTED = frozenset({"worker.started", "worker.emergency_stop", "stream.gap"})
+_READ = ANSWERS | NOTED | {SENT, QUEUED}  # the entries whose body and time the scan reads
 TABLE_COLUMNS = ("id", "timestamp", "request_type", "response_status", "company_number", "request_id")
 # Read in the order the scan compares: what the send fixes first, the status its answer sets last.
 _TABLE_SQL = ("SELECT id, timestamp, request_type, company_number, request_id, response_status "
@@ -170,11 +172,22 @@ def predecessor_hash(conn, first: int) -> bytes | None:
 def _scan(conn, first, last, since, until, table_from, queued_memory, *,
           check_chain: bool = True) -> RangeScan:
     """The scan of one range in an open transaction; `check_chain=False` leaves the chain out
-    (`audit_native` checked it in C and hands the facts of an unusual range to this)."""
+    (`audit_native` checked it in C and hands the facts of an unusual range to this). A range
+    holding text that is not UTF-8 (only tampering stores it) is scanned again, carefully: such
+    a row does not match its hash, and a request entry's bad body or time is malformed."""
+    args = (conn, first, last, since, until, table_from, queued_memory, check_chain)
+    try:
+        return _scan_once(*args, careful=False)
+    except UnicodeDecodeError:
+        return _scan_once(*args, careful=True)
+
+
+def _scan_once(conn, first, last, since, until, table_from, queued_memory, check_chain, *,
+               careful: bool) -> RangeScan:
     out = RangeScan(first, last)
     prev = predecessor_hash(conn, first) if check_chain else None
     hashing = prev is not None
-    fast = not hashing or formula_agrees(conn, first, prev)
+    fast = not careful and (not hashing or formula_agrees(conn, first, prev))
     expected_pos = first
 
     dec_sent = msgspec.json.Decoder(_Sent).decode
@@ -209,7 +222,9 @@ def _scan(conn, first, last, since, until, table_from, queued_memory, *,
         elif found[5] != status:
             issues.append(TableIssue("mismatch", pos, _as_row(found[:5], status), _found(found)))
 
-    if not check_chain:
+    if careful:
+        cursor = careful_rows(conn, first, last)
+    elif not check_chain:
         cursor = conn.cursor().execute(_ROWS_FACTS_SQL, (first, last))
     elif fast:
         cursor = conn.cursor().execute(_ROWS_SQL, (first, last))
@@ -225,6 +240,8 @@ def _scan(conn, first, last, since, until, table_from, queued_memory, *,
                 if not fast:
                     digest = chain_hash(prev, pos, message[0], event_type, message[1], at, message[2])
                 elif message is not None:
+                    if not message.isascii():  # raises (a careful rescan) if it isn't UTF-8
+                        message.decode()
                     digest = sha(prev + message).digest()
                 else:  # a value that is not text: hashed as chain_hash hashes it
                     digest = row_hash(conn, prev, pos)
@@ -233,7 +250,9 @@ def _scan(conn, first, last, since, until, table_from, queued_memory, *,
                     out.chain_reason = mismatch_reason(conn, pos)
                 prev = digest
                 expected_pos += 1
-        if data is None:
+        if data is None or data is NOT_UTF8:
+            if data is NOT_UTF8 and event_type in _READ:
+                out.malformed.append((pos, event_type, "received_at or event_data is not UTF-8"))
             continue
         try:
             if event_type == SENT:

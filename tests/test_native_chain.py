@@ -291,10 +291,18 @@ def test_empty_values_are_read_as_python_reads_them(tmp_path):
 
 
 def _not_utf8(path, column: str, position: int) -> RawLedger:
-    """Six good rows, then `column` of the row at `position` made text that is not UTF-8."""
+    """A small ledger of every kind of entry the audit reads, then `column` of the row at
+    `position` made text that is not UTF-8."""
     r = RawLedger(path)
-    for i in range(6):
-        r.add("stream.event", f'{{"i":{i},"s":"caf\u00e9"}}', company="C\u00e9")
+    at = "2026-01-01T00:00:01.000000Z"
+    r.add("request.queued", '{"request_id":"a"}', company="C\u00e9")
+    r.add("request.sent", '{"request_id":"a","kind":"profile","company_number":"1"}', at=at,
+          company="1")
+    r.row(2, at, "profile", 200, "1", "a")
+    r.add("response.received", '{"request_id":"a","status":200}', company="1")
+    r.add("worker.started", '{"rate_limit_requests":600,"rate_limit_window":300.0}', company="1")
+    r.add("stream.event", '{"s":"caf\u00e9"}', company="1")
+    r.add("stream.connected", "{}")
     r.conn.execute("DROP TRIGGER event_log_no_update")
     r.conn.execute(f"UPDATE event_log SET {column} = CAST(CAST({column} AS BLOB) || X'ff' AS TEXT) "
                    "WHERE id = ?", (position,))
@@ -302,22 +310,31 @@ def _not_utf8(path, column: str, position: int) -> RawLedger:
 
 
 @native
+@pytest.mark.parametrize("position", [2, 4, 5])
 @pytest.mark.parametrize("column", ["event_id", "event_type", "company_number", "received_at",
                                     "event_data", "hash"])
-def test_text_that_is_not_utf8_is_a_mismatch_in_c_and_in_verify(tmp_path, monkeypatch, column):
+def test_text_that_is_not_utf8_is_a_mismatch_never_a_crash(tmp_path, monkeypatch, column, position):
     """Only tampering stores it, and Python can't read it: C hashed the raw bytes (and could call
-    the chain intact); now the row is a mismatch for C, for Ledger.verify in Python, and for the
-    audit in C, even across a range boundary."""
-    r = _not_utf8(tmp_path / "u.db", column, 4)
+    the chain intact) and Python raised; now the row is a mismatch for C, for Ledger.verify, for
+    the audit in C and in Python (on every split), and a request entry whose time or body is
+    the bad text is malformed."""
+    r = _not_utf8(tmp_path / "u.db", column, position)
     c, py = both_verifies(r.conn, monkeypatch)
-    assert c == py and (c.ok, c.bad_position, c.checked) == (False, 4, 3)
-    assert c.reason.startswith("entry 4 (")
+    assert c == py and (c.ok, c.bad_position, c.checked) == (False, position, position - 1)
+    assert c.reason.startswith(f"entry {position} (")
     r.conn.close()
-    for first in (1, 2, 4):
-        assert scan_range_native(r.path, first, 6).chain_bad == 4
-    assert scan_range_native(r.path, 5, 6).chain_bad is None  # the range before reports it
-    report = audit(r.path)
-    assert (report.chain_engine, report.chain.bad_position, report.chain.reason) == ("c", 4, c.reason)
+    every_split(r.path)
+    assert scan_range_native(r.path, position + 1, 6).chain_bad is None  # the range before says
+    monkeypatch.setattr(audit_module, "NATIVE_PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(audit_module, "PARALLEL_MIN_ROWS", 0)
+    reports = []
+    for env in ("1", "0"):
+        monkeypatch.setenv("CHLEDGER_NATIVE_CHAIN", env)
+        reports += [msgspec.structs.asdict(audit(r.path, jobs=jobs)) for jobs in (1, 2)]
+    for report in reports:
+        report.pop("chain_engine"), report.pop("chain_engine_reason")
+    assert all(report == reports[0] for report in reports)
+    assert (reports[0]["chain"].bad_position, reports[0]["chain"].reason) == (position, c.reason)
 
 
 @native

@@ -32,6 +32,8 @@ void chain_begin(Chain *c, const void *prev_hash, int64_t first_id);
  * valid UTF-8 makes its row a mismatch. */
 int chain_row(Chain *c, sqlite3_value **col);
 void chain_release(Chain *c);
+/* 1 when the n bytes are UTF-8 that Python's strict decoder reads (p may be NULL when n is 0). */
+int utf8_valid(const unsigned char *p, size_t n);
 
 typedef struct I64Vec {
     int64_t *v;

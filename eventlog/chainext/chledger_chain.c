@@ -77,7 +77,7 @@ static int format_int(int64_t v, char *out) {
  * above U+10FFFF. A text column that is not (only tampering stores one) can't be read by Python
  * at all, so its row is a mismatch. ASCII runs are skipped 32 bytes at a time: the full check
  * costs only where a byte >= 0x80 is. */
-static int utf8_valid(const unsigned char *s, size_t n) {
+static int utf8_check(const unsigned char *s, size_t n) {
     static const uint64_t HIGH = 0x8080808080808080ULL;
     size_t i = 0;
     while (i < n) {
@@ -107,6 +107,8 @@ static int utf8_valid(const unsigned char *s, size_t n) {
     return 1;
 }
 
+int utf8_valid(const unsigned char *p, size_t n) { return utf8_check(p, n); }
+
 /* Append one column's bytes and a separator: 1, 0 when the value is not text, 2 when it is text
  * but not UTF-8, -1 no memory. */
 static int put_text(Chain *c, sqlite3_value *v, int null_is_empty) {
@@ -121,7 +123,7 @@ static int put_text(Chain *c, sqlite3_value *v, int null_is_empty) {
      * encoding); sqlite3_value_text would first copy it to add a terminator. */
     const void *text = sqlite3_value_blob(v);
     size_t n = (size_t)sqlite3_value_bytes(v);
-    if (!utf8_valid((const unsigned char *)text, n)) return 2;
+    if (!utf8_check((const unsigned char *)text, n)) return 2;
     if (!reserve(c, n + 1)) return -1;
     if (n) memcpy(c->buf + c->len, text, n);
     c->len += n;
@@ -166,7 +168,7 @@ int chain_row(Chain *c, sqlite3_value **col) {
     size_t data_n = (size_t)sqlite3_value_bytes(col[5]);
     unsigned char digest[HASH_LEN];
     SHA256_CTX sha; /* not SHA256(): in OpenSSL 3 it fetches an EVP digest on every call */
-    int valid = utf8_valid(data, data_n);
+    int valid = utf8_check(data, data_n);
     if (valid && (!SHA256_Init(&sha) || !SHA256_Update(&sha, c->buf, c->len) ||
                   (data_n && !SHA256_Update(&sha, data, data_n)) || !SHA256_Final(digest, &sha)))
         return -1; /* never seen: an error, not a finding */

@@ -213,6 +213,11 @@ int facts_row(Facts *f, sqlite3_value **row) {
     if (type == T_OTHER) return 0;
     /* A row with no body is skipped, whatever its type, as the Python scan skips it */
     if (sqlite3_value_type(row[3]) == SQLITE_NULL) return 0;
+    /* Text that is not UTF-8 (tampering): Python can't read it; its scan says what it is */
+    for (int i = 2; i <= 3; i++)
+        if (sqlite3_value_type(row[i]) == SQLITE_TEXT &&
+            !utf8_valid((const unsigned char *)sqlite3_value_blob(row[i]), (size_t)sqlite3_value_bytes(row[i])))
+            return decline(f, id);
     if (type == T_NOTED) {
         PUSH(f->noted, id);
         return 0;
