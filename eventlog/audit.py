@@ -180,7 +180,10 @@ def _default_limit(scans: list[RangeScan], until: str) -> tuple[int, float] | No
     for scan in reversed(scans):
         for n in reversed(scan.noted):
             if n.event_type == "worker.started" and n.received_at < until:
-                s = msgspec.json.decode(n.data, type=_Started)
+                try:
+                    s = msgspec.json.decode(n.data, type=_Started)
+                except (msgspec.ValidationError, msgspec.DecodeError):
+                    continue  # a tampered start can't set the limit; the chain check reports it
                 return s.rate_limit_requests, s.rate_limit_window
     return None
 

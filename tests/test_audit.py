@@ -75,6 +75,17 @@ def test_default_limit_without_a_worker_started(tmp_path):
     assert r.exit_code == 0
 
 
+def test_a_tampered_worker_start_sets_no_limit_and_crashes_nothing(book):
+    """A worker.started whose body lost its limit: the one before it counts, the chain says why."""
+    book.sends(window_of(10, gap=1))
+    started = book.worker_started(limit=5, window=10)
+    book.drop_triggers()
+    book.execute("UPDATE event_log SET event_data = '{\"type\":\"worker.started\"}' WHERE id = ?", (started,))
+    r = audit(book.path)
+    assert (r.limit.requests, r.limit.window_seconds, r.limit.source) == (600, 300.0, "worker.started")
+    assert "chain" in codes(r) and r.exit_code == 1
+
+
 # --- 429s and cooldowns ------------------------------------------------------------
 
 
