@@ -25,8 +25,7 @@ import msgspec
 
 from . import native_chain
 from .audit_scan import (Noted, Pending, RangeScan, TableIssue, _as_row, _found, _scan, _Sent,
-                         predecessor_hash)
-from .db import connect, translated
+                         predecessor_hash, range_snapshot)
 
 __all__ = ["scan_range_native", "HEADER", "VERSION", "NativeUnavailable"]
 
@@ -49,20 +48,11 @@ def scan_range_native(db_path: str, first: int, last: int, *, since: str = "",
                       queued_memory: int = 100_000) -> RangeScan:
     """`audit_scan.scan_range`, in C: the same arguments, the same `RangeScan`."""
     started = time.thread_time()
-    conn = connect(db_path, readonly=True)
-    try:
-        with translated(db_path):
-            conn.execute("PRAGMA mmap_size=17179869184")  # as audit_scan: no syscall per page
-            if not native_chain.usable(conn):
-                raise NativeUnavailable(native_chain.unavailable_reason() or "not UTF-8")
-            conn.execute("BEGIN")  # one snapshot for the ledger, the table and the rows read back
-            try:
-                scan = _scan_native(conn, first, last, since, until,
-                                    first if table_from is None else table_from, queued_memory)
-            finally:
-                conn.execute("COMMIT")
-    finally:
-        conn.close()
+    with range_snapshot(db_path) as conn:
+        if not native_chain.usable(conn):
+            raise NativeUnavailable(native_chain.unavailable_reason() or "not UTF-8")
+        scan = _scan_native(conn, first, last, since, until, first if table_from is None else table_from,
+                            queued_memory)
     scan.cpu_seconds = time.thread_time() - started
     return scan
 

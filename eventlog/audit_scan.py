@@ -23,10 +23,13 @@ reported as malformed, never a crash.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from array import array
+from typing import Iterator
 
+import apsw
 import msgspec
 
 from .audit_chain import (MESSAGE_SQL, NOT_UTF8, careful_rows, formula_agrees, mismatch_reason,
@@ -35,7 +38,7 @@ from .audit_time import to_us
 from .db import connect, translated
 from .ledger import GENESIS, chain_hash
 
-__all__ = ["RangeScan", "Pending", "TableIssue", "Noted", "scan_range", "predecessor_hash",
+__all__ = ["RangeScan", "Pending", "TableIssue", "Noted", "scan_range", "range_snapshot", "predecessor_hash",
            "TABLE_COLUMNS", "SENT", "ANSWERS"]
 
 SENT = "request.sent"
@@ -137,22 +140,30 @@ def scan_range(db_path: str, first: int, last: int, *, since: str = "", until: s
     `queued_memory` bounds the recent request ids held (two generations of that many).
     """
     started = time.process_time()
+    with range_snapshot(db_path) as conn:
+        scan = _scan(conn, first, last, since, until, first if table_from is None else table_from,
+                     queued_memory)
+    scan.cpu_seconds = time.process_time() - started
+    return scan
+
+
+@contextlib.contextmanager
+def range_snapshot(db_path: str) -> Iterator[apsw.Connection]:
+    """A read-only connection in one read transaction: the ledger, the table and every row read
+    back seen at one snapshot. Both engines' range scans run inside one."""
     conn = connect(db_path, readonly=True)
     try:
         with translated(db_path):
             # Memory-mapped reads save a syscall per page on a multi-GB scan; the mapping is
             # the OS page cache, so it adds no private memory.
             conn.execute("PRAGMA mmap_size=17179869184")
-            conn.execute("BEGIN")  # one snapshot for the ledger and the table
+            conn.execute("BEGIN")
             try:
-                scan = _scan(conn, first, last, since, until,
-                             first if table_from is None else table_from, queued_memory)
+                yield conn
             finally:
                 conn.execute("COMMIT")
     finally:
         conn.close()
-    scan.cpu_seconds = time.process_time() - started
-    return scan
 
 
 def predecessor_hash(conn, first: int) -> bytes | None:
