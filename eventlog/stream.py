@@ -138,14 +138,16 @@ class StreamClient:
             await asyncio.wait({follow, stopper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopper.cancel()
-            if not follow.done():
-                follow.cancel()
-                try:
-                    await follow
-                except asyncio.CancelledError:
-                    pass
-            if self.session is None:
-                await session.close()
+            try:
+                if not follow.done():
+                    follow.cancel()
+                    try:
+                        await follow
+                    except asyncio.CancelledError:
+                        pass
+            finally:  # also when the cancelled follower raised on its way out (e.g. a full disk)
+                if self.session is None:
+                    await session.close()
         if not follow.cancelled():
             follow.result()  # re-raises Unauthorized / StreamGone
 
