@@ -105,6 +105,7 @@ class _RateLimit(_Section):
 
 class _Database(_Section):
     database_path: str | None = _key("path")
+    disk_reserve_mb: float | None = _key("reserve_mb")
 
 
 class _Interest(_Section):

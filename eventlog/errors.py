@@ -7,6 +7,7 @@
     │   ├── DatabaseReadOnly        the path can't be written
     │   ├── DatabaseBusy            another process holds the lock too long
     │   ├── DatabaseFull            the disk is full
+    │   │   └── DiskLow             less than DISK_RESERVE_MB free: the worker won't go on
     │   └── SchemaTooNew            the file was migrated by a newer chledger
     ├── LedgerError
     │   ├── AppendOnlyViolation     someone tried to UPDATE or DELETE the ledger
@@ -33,6 +34,7 @@ __all__ = [
     "DatabaseReadOnly",
     "DatabaseBusy",
     "DatabaseFull",
+    "DiskLow",
     "SchemaTooNew",
     "LedgerError",
     "AppendOnlyViolation",
@@ -76,6 +78,10 @@ class DatabaseBusy(DatabaseError):
 
 class DatabaseFull(DatabaseError):
     pass
+
+
+class DiskLow(DatabaseFull):
+    """Stopping before the disk is full, so the stop itself, replay and backup still have room."""
 
 
 class SchemaTooNew(DatabaseError):

@@ -124,6 +124,17 @@ class ChledgerCollector(Collector):
                                 value=max(0.0, p.now() - p.view.started_at))
         yield GaugeMetricFamily(_P + "memory_rss_bytes", "Resident memory of this process",
                                 value=p.rss_bytes())
+        disk = p.disk()
+        yield GaugeMetricFamily(_P + "database_bytes", "Size of the database file, its WAL and shm",
+                                value=disk.database_bytes)
+        yield GaugeMetricFamily(_P + "disk_free_bytes", "Bytes free on the database's filesystem",
+                                value=disk.free_bytes)
+        yield GaugeMetricFamily(_P + "disk_reserve_bytes", "DISK_RESERVE_MB: the worker stops below it",
+                                value=disk.reserve_bytes)
+        if disk.days_left is not None:  # absent until the ledger is an hour old
+            yield GaugeMetricFamily(_P + "disk_days_left",
+                                    "Days until free space reaches the reserve, at the last day's growth",
+                                    value=disk.days_left)
 
 
 def metrics_registry(probe: Probe) -> CollectorRegistry:

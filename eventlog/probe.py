@@ -23,6 +23,7 @@ import psutil
 
 from .clock import Clock, from_epoch, to_epoch
 from .db import connect
+from .diskspace import DiskReport, measure
 from .limiter import SlidingWindowLimiter
 from .settings import Settings
 from .status import StatusReport, collect_status
@@ -36,7 +37,7 @@ DEFAULT_STUCK_AFTER = 120.0  # due work, room in the window, and nothing sent fo
 LATENCY_SAMPLE = 1000  # stream events the latency quantiles are taken over
 LATENCY_SCAN = 20_000  # ... looked for among this many newest ledger positions
 LATENCY_QUANTILES = (0.5, 0.95, 0.99)
-CHECKS = ("connection", "processing", "database", "memory")
+CHECKS = ("connection", "processing", "database", "memory", "disk")  # seed 003's four, and the disk
 
 
 class WorkerView(Protocol):
@@ -178,7 +179,18 @@ class Probe:
         text = f"RSS {rss / 1048576:.0f} MB of {self.memory_limit_bytes / 1048576:.0f} MB allowed"
         return Check(rss < self.memory_limit_bytes, text)
 
+    def check_disk(self, now: float) -> Check:
+        """Fails a week before the reserve would be reached, or under twice the reserve (diskspace.py)."""
+        report = self.disk()
+        if report.low:
+            return Check(False, f"below the reserve, the worker stops: {report.describe()}")
+        warning = report.warning
+        return Check(warning is None, f"{warning}: {report.describe()}" if warning else report.describe())
+
     # --- numbers for /metrics and the page -------------------------------------------
+
+    def disk(self) -> DiskReport:
+        return measure(self.conn, self.conn.filename, self.now(), self.settings.disk_reserve_bytes)
 
     def rss_bytes(self) -> int:
         return int(self._process.memory_info().rss)

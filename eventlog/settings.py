@@ -25,6 +25,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     streaming_api_url: str = "https://stream.companieshouse.gov.uk/companies"
     api_url: str = "https://api.company-information.service.gov.uk"
     database_path: str = "companies.db"
+    disk_reserve_mb: float = 256.0
     log_level: str = "INFO"
     log_format: str = "auto"
     log_sample_rate: float = 0.1
@@ -55,6 +56,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def stream_credential(self) -> str | None:
         """The stream key, falling back to the REST key (DESIGN.md)."""
         return self.stream_key or self.api_key
+
+    @property
+    def disk_reserve_bytes(self) -> int:
+        return int(self.disk_reserve_mb * 1024 * 1024)
 
     @property
     def interest(self) -> Interest:
@@ -100,6 +105,7 @@ FIELDS: dict[str, tuple[str, str, Callable[[Any], bool] | None]] = {
     "streaming_api_url": ("STREAMING_API_URL", "an http(s) URL, or several separated by commas", _url),
     "api_url": ("COMPANIES_HOUSE_API_URL", "an http(s) URL", _url),
     "database_path": ("DATABASE_PATH", "a file path", lambda v: bool(v.strip())),
+    "disk_reserve_mb": ("DISK_RESERVE_MB", "megabytes >= 0 to keep free beside the database", _at_least(0)),
     "log_level": ("LOG_LEVEL", "one of " + ", ".join(_LOG_LEVELS), lambda v: v.upper() in _LOG_LEVELS),
     "log_format": ("LOG_FORMAT", "one of auto, json, text", lambda v: v in ("auto", "json", "text")),
     "log_sample_rate": ("LOG_SAMPLE_RATE", "a fraction from 0 to 1", lambda v: 0 <= v <= 1),

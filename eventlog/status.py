@@ -19,6 +19,7 @@ import apsw
 
 from .clock import Clock, FixedClock, SystemClock, from_epoch, to_epoch
 from .db import connect, translated
+from .diskspace import DiskReport, measure
 from .errors import ChledgerError, DatabaseError
 from .limiter import SlidingWindowLimiter
 from .migrate import current_version, latest_version
@@ -75,6 +76,7 @@ class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
     requests_sent: int | None = None  # detail only
     calls_per_completed: float | None = None  # detail only
     status_calls_saved: int | None = None  # detail only: status taken from the stream event
+    disk: DiskReport | None = None  # room left beside the database (None for an unnamed database)
 
 
 def _one(conn: apsw.Connection, sql: str, args: tuple = ()) -> object:
@@ -125,6 +127,7 @@ def collect_status(conn: apsw.Connection, settings: Settings, now: float, *,
             "SELECT response_status, count(*) FROM api_rate_limit_log "
             "WHERE response_status IN (429, 403) GROUP BY 1").fetchall())
         head = int(_one(conn, "SELECT max(id) FROM event_log") or 0)
+        disk = measure(conn, conn.filename, now, settings.disk_reserve_bytes) if conn.filename else None
         sent = per_company = saved = None
         if detail:
             sent = int(_one(conn, "SELECT count(*) FROM api_rate_limit_log") or 0)
@@ -157,6 +160,7 @@ def collect_status(conn: apsw.Connection, settings: Settings, now: float, *,
         requests_sent=sent,
         calls_per_completed=per_company,
         status_calls_saved=saved,
+        disk=disk,
     )
 
 
@@ -205,6 +209,10 @@ def render_status(report: StatusReport) -> str:
         lines.append(f"calls        {r.requests_sent} sent | {per} per completed company"
                      f" | {r.status_calls_saved} status calls saved by the stream")
     lines.append(f"429s         {r.responses_429} (403s {r.responses_403})")
+    if r.disk is not None:
+        lines.append(f"disk         {r.disk.describe()}")
+        if r.disk.low or r.disk.warning:
+            lines.append(f"             WARNING: {'below the reserve: ingest will not run' if r.disk.low else r.disk.warning}")
     return "\n".join(lines)
 
 

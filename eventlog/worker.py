@@ -24,6 +24,7 @@ import msgspec
 from . import __version__
 from .clock import Clock, SystemClock
 from .db import connect
+from .diskspace import DiskUsage, check_reserve
 from .entries import WorkerStarted, WorkerStopped
 from .errors import ChledgerError, ConfigError
 from .ledger import Ledger, Record
@@ -47,7 +48,7 @@ _WAKES_POLICY = frozenset({"stream.event", "response.received", "request.abandon
 class Worker:
     def __init__(self, settings: Settings, conn, *, clock: Clock | None = None,
                  report: Callable[[str], None] | None = None, progress_interval: float = 10.0,
-                 rng: random.Random | None = None):
+                 rng: random.Random | None = None, disk_usage: DiskUsage | None = None):
         import projections
 
         self.settings = settings
@@ -69,6 +70,7 @@ class Worker:
         self.stop_reason = "stopped"
         self.senders: list[Sender] = []
         self.started_at = self.clock.now()
+        self._disk = {"usage": disk_usage} if disk_usage else {}
         from .stream import stream_clients
 
         self.stream_clients = stream_clients(settings, self.ledger, clock=self.clock, rng=self.rng)
@@ -133,6 +135,19 @@ class Worker:
             if not self.stop.is_set():  # the final summary is printed on the way out
                 self.report(self.summary())
 
+    # --- disk ---------------------------------------------------------------------------
+
+    def check_disk(self) -> None:
+        """Raise DiskLow once less than DISK_RESERVE_MB is free beside the database."""
+        check_reserve(self.conn.filename, self.settings.disk_reserve_bytes, **self._disk)
+
+    async def _disk_loop(self) -> None:
+        """Stop cleanly before the disk is full: every HEALTH_CHECK_INTERVAL, between appends."""
+        while not self.stop.is_set():
+            await _first(self.stop.wait(), asyncio.sleep(self.settings.health_check_interval))
+            if not self.stop.is_set():
+                self.check_disk()
+
     # --- running --------------------------------------------------------------------
 
     def start(self) -> None:
@@ -148,6 +163,7 @@ class Worker:
     async def run(self, duration: float | None = None) -> int:
         from .stream import run_streams
 
+        self.check_disk()  # before `worker.started`: a worker that won't run appends nothing
         self.start()
         exit_code = 0
         connector = aiohttp.TCPConnector(limit=SENDER_LANES * 2)
@@ -159,6 +175,7 @@ class Worker:
             tasks = [asyncio.create_task(s.run(), name=f"sender-{i}") for i, s in enumerate(self.senders)]
             tasks.append(asyncio.create_task(self._policy_loop(), name="policy"))
             tasks.append(asyncio.create_task(self._progress_loop(), name="progress"))
+            tasks.append(asyncio.create_task(self._disk_loop(), name="disk"))
             tasks.append(asyncio.create_task(
                 run_streams(self.settings, self.ledger, self.stop, clients=self.stream_clients),
                 name="stream"))
@@ -257,6 +274,7 @@ async def _main(settings: Settings, simulate: bool, duration: float | None,
     from projections.lock import worker_lock
 
     conn = connect(settings.database_path)
+    check_reserve(settings.database_path, settings.disk_reserve_bytes)  # before migrate writes anything
     migrate(conn)
     with worker_lock(settings.database_path):
         check_versions(conn)

@@ -97,7 +97,8 @@ def test_render_status_lines(populated):
     assert any(l == "queue        HIGH 2 | LOW 3" for l in lines)
     assert any("10.0 s behind" in l for l in lines)
     assert any("8 sent | 2.67 per completed company | 2 status calls saved" in l for l in lines)
-    assert lines[-1] == "429s         1 (403s 1)"
+    assert "429s         1 (403s 1)" in lines
+    assert lines[-1].startswith("disk         database ") and "(reserve 256 MB)" in lines[-1]
 
 
 def test_a_recorded_429_shows_its_cooldown(conn, clock):
