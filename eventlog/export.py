@@ -15,6 +15,7 @@ half-written export never looks like a finished one.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 from pathlib import Path
@@ -61,9 +62,23 @@ def _check_paths(db_path: str | os.PathLike[str], out_path: str | os.PathLike[st
         raise DatabaseError(f"no database at {src}")
     if out.exists() and os.path.samefile(src, out):
         raise DatabaseError(f"refusing to write the export over the database itself ({out})")
-    if not out.parent.exists():
+    if not out.parent.is_dir():
         raise DatabaseError(f"cannot write the export: folder {out.parent} does not exist")
+    if os.path.lexists(out) and (out.is_symlink() or not out.is_file()):
+        # The copy is renamed into place: that would replace a device, a FIFO or a link, not write through it.
+        kind = "a symbolic link" if out.is_symlink() else "a directory" if out.is_dir() else "not a regular file"
+        raise DatabaseError(f"refusing to replace {out}: it is {kind}; give the path of a file to write")
     return src, out
+
+
+def _discard(tmp: Path) -> None:
+    """Remove a partial file; a path that can't even be named (too long, …) has nothing to remove."""
+    with contextlib.suppress(OSError):
+        tmp.unlink(missing_ok=True)
+
+
+def _unwritable(out: Path, exc: OSError) -> DatabaseError:
+    return DatabaseError(f"cannot write the export beside {out} (in {out.parent}): {exc.strerror or exc}")
 
 
 def _columns(conn: apsw.Connection, table: str) -> list[str]:
@@ -184,12 +199,15 @@ def export(
                 _require_schema(conn)
                 position = _head(conn)
                 total = int(conn.execute("SELECT count(*) FROM companies").fetchone()[0])
-                counts = _write_rows(conn, fmt, tmp, total, progress)
+                try:
+                    counts = _write_rows(conn, fmt, tmp, total, progress)
+                except OSError as exc:
+                    raise _unwritable(out, exc) from None
             finally:
                 conn.execute("COMMIT")
         os.replace(tmp, out)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
     finally:
         conn.close()
@@ -214,14 +232,18 @@ def backup(
     """
     src, out = _check_paths(db_path, out_path)
     tmp = _partial(out)
-    tmp.unlink(missing_ok=True)
+    _discard(tmp)
     source = connect(src, readonly=True)
     try:
         with translated(src):
             source.execute("BEGIN")
             _require_schema(source)  # its first read pins the snapshot
             position = _head(source)
-            dest = apsw.Connection(str(tmp))
+            try:
+                dest = apsw.Connection(str(tmp))
+                dest.execute("PRAGMA user_version").fetchall()  # opening is lazy: fail here, naming `out`
+            except apsw.CantOpenError as exc:
+                raise _unwritable(out, OSError(str(exc))) from None
             try:
                 with dest.backup("main", source, "main") as step:
                     while not step.done:
@@ -243,7 +265,7 @@ def backup(
             Path(f"{out}{suffix}").unlink(missing_ok=True)
         os.replace(tmp, out)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
     finally:
         if not source.getautocommit():

@@ -319,5 +319,38 @@ def test_refusals_leave_nothing_behind(small_db, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(("small.db", "empty.db"))) == []
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "sqlite"])
+def test_a_link_a_fifo_or_a_device_is_refused_not_replaced(small_db, tmp_path, fmt):
+    """The export is renamed into place: over a link, a FIFO or /dev/… that would destroy them."""
+    target = tmp_path / "target.out"
+    target.write_text("keep me")
+    link = tmp_path / "link.out"
+    link.symlink_to(target)
+    fifo = tmp_path / "fifo.out"
+    os.mkfifo(fifo)
+    for out, kind in ((link, "a symbolic link"), (fifo, "not a regular file"), (Path("/dev/null"), "not a regular file")):
+        with pytest.raises(DatabaseError, match=f"refusing to replace {out}: it is {kind}"):
+            export(small_db, out, fmt)
+    assert link.is_symlink() and target.read_text() == "keep me"
+    assert fifo.is_fifo() and Path("/dev/null").is_char_device()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "sqlite"])
+def test_an_unwritable_destination_is_one_error_naming_it_not_the_database(small_db, tmp_path, fmt):
+    # A name the filesystem takes but whose partial file it can't (".<name>.partial-<pid>" is over
+    # 255 bytes): a real write failure, for root too, which file modes would not give.
+    out = tmp_path / ("x" * 250)
+    with pytest.raises(DatabaseError) as caught:
+        export(small_db, out, fmt)
+    text = str(caught.value)
+    assert text.startswith(f"cannot write the export beside {out} (in {tmp_path})"), text
+    assert str(small_db) not in text and not out.exists()
+    blocker = tmp_path / "a-file"  # a file where the folder should be
+    blocker.write_text("")
+    with pytest.raises(DatabaseError, match="folder .*a-file does not exist"):
+        export(small_db, blocker / "x.out", fmt)
+
+
 if __name__ == "__main__" and sys.argv[1:2] == ["writer"]:
     run_writer(sys.argv[2], sys.argv[3])
