@@ -176,7 +176,7 @@ def simulate(host: str, port: int, seed: int, events_per_second: float, strike_o
 
 @cli.command()
 @db_option
-@click.argument("source", type=click.File("r"))
+@click.argument("source", type=click.File("rb"))
 @click.option("--name", default=None, help="A name for the batch (default: the file name).")
 @click.option("--expires-days", type=click.FloatRange(min=0.01), default=30.0, show_default=True,
               help="Days until the batch's record may be cleaned up.")

@@ -13,17 +13,23 @@ from typing import Iterable
 from .clock import Clock, SystemClock, from_epoch
 from .db import connect
 from .entries import BackfillCreated, normalise_company_number
+from .errors import ConfigError
 from .migrate import migrate
 from .policy import valid_company_number
 
 __all__ = ["parse_numbers", "create_backfill"]
 
 
-def parse_numbers(lines: Iterable[str]) -> tuple[list[str], list[str]]:
+def parse_numbers(lines: Iterable[str | bytes]) -> tuple[list[str], list[str]]:
     """Company numbers, normalised and de-duplicated in order; and the lines that aren't numbers."""
     numbers: dict[str, None] = {}
     rejected: list[str] = []
-    for lineno, line in enumerate(lines, start=1):
+    for lineno, raw in enumerate(lines, start=1):
+        try:  # bytes (the CLI reads the file binary) are decoded line by line, to name the line
+            line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError:
+            raise ConfigError(f"{getattr(lines, 'name', 'the list')}: line {lineno} is not UTF-8 text "
+                              "(a backfill is company numbers, one per line)") from None
         text = line.split("#", 1)[0].strip().strip(",")
         if not text:
             continue
@@ -35,13 +41,17 @@ def parse_numbers(lines: Iterable[str]) -> tuple[list[str], list[str]]:
     return list(numbers), rejected
 
 
-def create_backfill(db_path: str, lines: Iterable[str], name: str, expires_days: float,
+def create_backfill(db_path: str, lines: Iterable[str | bytes], name: str, expires_days: float,
                     clock: Clock | None = None) -> tuple[str, int, list[str]]:
     import projections
     from eventlog.ledger import Ledger
 
     clock = clock or SystemClock()
     numbers, rejected = parse_numbers(lines)
+    if not numbers:  # nothing to queue: append nothing (a batch is a permanent ledger entry)
+        raise ConfigError(f"{getattr(lines, 'name', 'the list')}: no company numbers found"
+                          + (f" ({len(rejected)} lines rejected: {', '.join(rejected[:3])})" if rejected else "")
+                          + "; nothing was queued")
     conn = connect(db_path)
     migrate(conn)
     ledger = Ledger(conn, clock)
