@@ -19,7 +19,9 @@ window exactly as it was.
 
 On top of the window: a 429/403 (`RateLimited`) stops every call on the key
 until its `cooldown_until`, for every process, and across restarts, because
-it is read back from the ledger; the server's `X-Ratelimit-Remain` is
+it is read back from the ledger; after it, one request goes alone until one is
+answered without a refusal (so a key still refused costs one more 429, not one
+per lane); the server's `X-Ratelimit-Remain` is
 believed when it says fewer remain than we think.
 """
 
@@ -34,6 +36,7 @@ from .entries import RateLimitHeaders
 __all__ = ["SlidingWindowLimiter", "Decision", "clamp_reset"]
 
 _FORBIDDEN_COOLDOWN = 300.0  # a 403 (the IP limit) is treated as a 429 of five minutes
+PROBE_WAIT = 0.2  # how often a lane looks again while the request after a cooldown is out
 
 
 class Decision(msgspec.Struct, frozen=True):
@@ -67,6 +70,7 @@ class SlidingWindowLimiter:
         self.slack = slack
         self._hint: _Hint | None = None
         self._cooldown_key: tuple = ()
+        self._last_refusal = 0  # ledger position of the newest recent request.rate_limited
         self.emergency = False  # set once this process has declared an emergency stop
         self._cooldown_until = 0.0
 
@@ -98,11 +102,13 @@ class SlidingWindowLimiter:
         if key != self._cooldown_key:
             self._cooldown_key = key
             self._cooldown_until = 0.0
+            self._last_refusal = 0
             if row[0]:
-                for (data,) in self.conn.execute(
-                    "SELECT event_data FROM event_log WHERE id > ? AND event_type = 'request.rate_limited'",
+                for position, data in self.conn.execute(
+                    "SELECT id, event_data FROM event_log WHERE id > ? AND event_type = 'request.rate_limited'",
                     (row[1],),
                 ):
+                    self._last_refusal = max(self._last_refusal, position)
                     entry = msgspec.json.decode(data, type=_Cooldown)
                     if entry.cooldown_until:
                         self._cooldown_until = max(self._cooldown_until, to_epoch(entry.cooldown_until))
@@ -116,6 +122,8 @@ class SlidingWindowLimiter:
         until = self.cooldown_until()
         if until > now:
             return Decision(until - now, "cooldown after 429/403")
+        if until and self._probing():
+            return Decision(PROBE_WAIT, "after a cooldown, one request at a time until one is answered")
         hint = self._hint
         if hint is not None:
             if now >= hint.reset:
@@ -136,6 +144,25 @@ class SlidingWindowLimiter:
         ).fetchone()
         wait = to_epoch(oldest) + self.window + self.slack - now
         return Decision(max(wait, 1e-3), "window full", count)
+
+    def _probing(self) -> bool:
+        """True while a request sent after the latest 429/403 arrived is out, and none has been answered.
+
+        When a cooldown ends, every lane would otherwise fire at the same instant,
+        and if the key is still refused (another client spending it, a server
+        reset later than it said) each of them earns a 429. So the first request
+        after a refusal goes alone: the others wait for its answer. Read from
+        `api_rate_limit_log` like the rest, so it holds across processes: its ids
+        are the positions of the `request.sent` entries, comparable with the
+        position of the latest `request.rate_limited`.
+        """
+        if not self._last_refusal:
+            return False
+        answered, in_flight = self.conn.execute(
+            "SELECT count(*) FILTER (WHERE response_status NOT IN (0, 429, 403)), "
+            "count(*) FILTER (WHERE response_status = 0 AND processing_time_ms IS NULL) "
+            "FROM api_rate_limit_log WHERE id > ?", (self._last_refusal,)).fetchone()
+        return answered == 0 and in_flight > 0
 
     def sent(self) -> None:
         """Tell the server hint one more request went out since it was given."""

@@ -147,3 +147,51 @@ def test_403_cools_down_five_minutes(conn):
     lim = SlidingWindowLimiter(conn, clock, limit=600, window=300, slack=2)
     assert lim.cooldown_for(403, None) == from_epoch(T0 + 300)
     assert lim.cooldown_for(429, RateLimitHeaders(reset=int(T0 + 60))) == from_epoch(T0 + 62)
+
+
+def test_after_a_cooldown_one_request_goes_alone_until_one_is_answered(conn):
+    """Four lanes all firing when a cooldown ends would earn four 429s from a key still refused."""
+    import msgspec
+
+    import projections
+    from eventlog.entries import RateLimited, RequestQueued, RequestSent, ResponseReceived
+    from eventlog.ledger import Ledger
+    from eventlog.limiter import PROBE_WAIT
+
+    clock = FixedClock(T0)
+    ledger = Ledger(conn, clock)
+    projections.attach(ledger)  # request.sent and its answers reach api_rate_limit_log inline
+    company = "00000001"
+
+    def send(rid: str) -> None:
+        ledger.append_many([RequestQueued(request_id=rid, kind="profile", company_number=company),
+                            RequestSent(request_id=rid, kind="profile", company_number=company,
+                                        path=f"/company/{company}")])
+
+    def refused(rid: str, until: float) -> None:
+        ledger.append(RateLimited(request_id=rid, kind="profile", company_number=company, status=429,
+                                  elapsed_ms=3, cooldown_until=from_epoch(until)))
+
+    lim = SlidingWindowLimiter(conn, clock, limit=600, window=300, slack=2)
+    for i in range(4):
+        assert lim.check().wait == 0  # before any refusal, lanes go side by side
+        send(f"r{i}")
+    refused("r0", T0 + 60)  # r1..r3 are still on the wire: they were sent before the refusal
+    assert "cooldown" in lim.check().why
+    clock.set(T0 + 61)
+    assert lim.check().wait == 0  # the cooldown is over: one request may go ...
+    send("probe1")
+    d = lim.check()
+    assert d.wait == PROBE_WAIT and "one request at a time" in d.why  # ... and only one
+    other = SlidingWindowLimiter(connect(conn.filename), clock, limit=600, window=300, slack=2)
+    assert other.check().wait == PROBE_WAIT  # another process on the key waits too
+    refused("probe1", T0 + 120)  # still refused: one more 429, not four
+    clock.set(T0 + 121)
+    assert lim.check().wait == 0
+    send("probe2")
+    assert lim.check().wait == PROBE_WAIT
+    ledger.append(ResponseReceived(request_id="probe2", kind="profile", company_number=company, status=200,
+                                   elapsed_ms=5, body=msgspec.Raw(b"{}")))
+    assert lim.check().wait == 0 and other.check().wait == 0  # answered: every lane may go again
+    send("after")
+    assert lim.check().wait == 0
