@@ -254,14 +254,21 @@ async def _first(*aws) -> None:
 
 
 @contextlib.asynccontextmanager
-async def simulated(settings: Settings, seed: int = 0) -> AsyncIterator[Settings]:
-    """Start the built-in simulator on loopback and point the settings at it."""
+async def simulated(settings: Settings, seed: int = 0, after_timepoint: int | None = None) -> AsyncIterator[Settings]:
+    """Start the built-in simulator on loopback and point the settings at it.
+
+    A fresh simulator's stream starts at timepoint 1000; on a database an earlier
+    run filled, the worker resumes after its last timepoint, and the stream would
+    stay silent until its head got there. So the simulated stream begins just
+    after `after_timepoint` (the ledger's last), and every run shows events.
+    """
     from .simulator import SimulatorConfig, running_simulator
 
     # 70 events/s with 30% strike-off proposals asks for over ten officer calls a second, far above
     # the allowance of 2: within a minute the window fills and the limiter visibly holds the line.
     config = SimulatorConfig(seed=seed, rate_limit_requests=settings.rate_limit_requests,
-                             rate_limit_window=settings.rate_limit_window, events_per_second=70.0)
+                             rate_limit_window=settings.rate_limit_window, events_per_second=70.0,
+                             **({"first_timepoint": after_timepoint + 1} if after_timepoint else {}))
     async with running_simulator(config) as sim:
         yield msgspec.structs.replace(
             settings, api_key=config.api_key, stream_key=config.api_key,
@@ -281,7 +288,10 @@ async def _main(settings: Settings, simulate: bool, duration: float | None,
         catch_up(conn)
         async with contextlib.AsyncExitStack() as stack:
             if simulate:
-                settings = await stack.enter_async_context(simulated(settings))
+                from .stream import last_recorded_timepoint
+
+                last = last_recorded_timepoint(Ledger(conn), "companies")
+                settings = await stack.enter_async_context(simulated(settings, after_timepoint=last))
             return await _sessions(settings, conn, duration, report, progress_interval)
 
 

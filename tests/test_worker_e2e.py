@@ -290,3 +290,17 @@ def test_the_readme_command_runs_on_embedded_defaults(tmp_path, run_cli):
     assert query(db, "SELECT count(DISTINCT company_number) FROM officers")[0][0] > 0
     audited = run_cli("audit", "--db", db)
     assert audited.returncode == 0 and "COMPLIANT" in audited.stdout
+
+
+def test_the_readme_command_run_again_on_the_same_database_still_shows_events(tmp_path, run_cli):
+    """A fresh simulator's stream starts behind the ledger's last timepoint; it must start after it."""
+    db = tmp_path / "companies.db"
+    counted = "SELECT count(*), max(CAST(substr(event_id, 11) AS INTEGER)) FROM event_log WHERE event_type = 'stream.event'"
+    for run in (1, 2):
+        before, last = query(db, counted)[0] if db.exists() else (0, None)
+        ran = run_cli("ingest", "--simulate", "--duration", "3", "--progress-interval", "1", "--db", db)
+        assert ran.returncode == 0, ran.stderr
+        after, newest = query(db, counted)[0]
+        assert after - before > 50, f"run {run}: only {after - before} stream events"
+        assert last is None or newest > last
+    assert run_cli("audit", "--db", db).returncode == 0
