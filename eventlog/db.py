@@ -87,13 +87,15 @@ def connect(
     with translated(p):
         conn = apsw.Connection(str(p), flags=flags)
         conn.setbusytimeout(busy_timeout_ms)
-        # Reading the schema first makes a non-database fail before any write,
-        # and a database from a newer chledger is refused before WAL mode rewrites its header.
+        # Reading the schema first makes a non-database fail before any write, and a
+        # database from a newer chledger, or somebody else's, is refused before WAL mode
+        # rewrites its header.
         conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
-        from .migrate import refuse_newer
+        from .migrate import refuse_foreign, refuse_newer
 
         refuse_newer(conn)
         if not readonly:
+            refuse_foreign(conn)
             conn.execute("PRAGMA journal_mode=WAL").fetchall()
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")

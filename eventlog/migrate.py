@@ -18,7 +18,8 @@ from .clock import Clock, SystemClock, from_epoch
 from .db import transaction, translated
 from .errors import DatabaseError, SchemaTooNew
 
-__all__ = ["Migration", "available", "current_version", "migrate", "latest_version"]
+__all__ = ["Migration", "available", "current_version", "migrate", "latest_version", "refuse_newer",
+           "refuse_foreign"]
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -70,6 +71,24 @@ def refuse_newer(conn: apsw.Connection) -> None:
         raise
 
 
+def refuse_foreign(conn: apsw.Connection, *, close: bool = True) -> None:
+    """Version 0 with tables of its own is somebody else's database: adding ours would mix the two.
+
+    Raises DatabaseError before anything writes to it (closing the connection, unless told not to).
+    """
+    if current_version(conn) != 0:
+        return
+    names = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name LIMIT 4")]
+    if names:
+        shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+        error = DatabaseError(f"{conn.filename} is a SQLite database of something else (it has {shown} and no "
+                              "chledger schema): refusing to add chledger's tables to it; give a new file's path")
+        if close:
+            conn.close()
+        raise error
+
+
 def migrate(conn: apsw.Connection, clock: Clock | None = None) -> list[Migration]:
     """Bring the database up to date; return what was applied (empty if nothing)."""
     clock = clock or SystemClock()
@@ -84,6 +103,8 @@ def migrate(conn: apsw.Connection, clock: Clock | None = None) -> list[Migration
         missing = [m for m in migrations if m.version > version]
         if not missing:
             return []
+        if version == 0:
+            refuse_foreign(conn, close=False)  # also in connect(); here for connections made otherwise
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"

@@ -17,7 +17,7 @@ import click
 
 from eventlog.db import connect
 from eventlog.errors import ChledgerError, DatabaseError
-from eventlog.migrate import migrate
+from eventlog.migrate import current_version, latest_version, migrate
 
 from .lock import worker_lock
 from .rebuild import replay, verify
@@ -78,6 +78,11 @@ def _replay(path: str, only: str | None, show_progress: bool, jobs: int | None) 
 def _verify(path: str, only: str | None) -> int:
     conn = connect(path)
     try:
+        version = current_version(conn)
+        if version < latest_version():  # verify changes nothing, so it doesn't migrate either
+            raise DatabaseError(f"{path} has no chledger schema: nothing to verify" if version == 0 else
+                                f"{path} is at schema version {version}: run `python cli.py migrate --db {path}` "
+                                "before verifying")
         differences = verify(conn, only)
         head = conn.execute("SELECT count(*) FROM event_log").fetchone()[0]
     finally:

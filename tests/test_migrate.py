@@ -194,7 +194,9 @@ def _read_only_file(tmp_path: Path) -> Path:
     path = tmp_path / "ro" / "old.db"
     path.parent.mkdir()
     conn = apsw.Connection(str(path))
-    conn.execute("CREATE TABLE legacy (x)")  # version 0: migrate would want to write
+    # A real database file at version 0 with nothing in it: migrate would want to write. (With a table
+    # of its own it would be somebody else's database, refused before the path is even considered.)
+    conn.execute("CREATE TABLE legacy (x); DROP TABLE legacy")
     conn.close()
     path.chmod(0o444)
     return path
@@ -277,3 +279,21 @@ def test_two_connections_migrating_at_once_both_succeed(db_path, clock):
     check = connect(db_path)
     assert current_version(check) == latest_version()
     check.close()
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["replay"], ["replay", "--verify"],
+                                     ["ingest", "--simulate", "--duration", "2"]])
+def test_a_sqlite_database_of_something_else_is_refused_untouched(run_cli, tmp_path, command):
+    """Version 0 with tables of its own: chledger's 46 objects must not be mixed into it."""
+    db = tmp_path / "theirs.db"
+    other = apsw.Connection(str(db))
+    other.execute("CREATE TABLE t(x); INSERT INTO t VALUES (1)")
+    other.close()
+    before = db.read_bytes()
+    ran = run_cli(*command, "--db", db)
+    assert ran.returncode == 2, ran.stderr
+    line = ran.stderr.strip()
+    assert len(line.splitlines()) == 1 and line.startswith("chledger: ")
+    assert ("is a SQLite database of something else (it has t and no chledger schema)" in line
+            or "has no chledger schema: nothing to verify" in line), line
+    assert db.read_bytes() == before
