@@ -56,6 +56,9 @@ def create_backfill(db_path: str, lines: Iterable[str | bytes], name: str, expir
     migrate(conn)
     ledger = Ledger(conn, clock)
     projections.attach(ledger)
+    from .ledger_logging import attach as log_appends
+
+    log_appends(ledger)
     batch_id = uuid.uuid4().hex
     ledger.append(BackfillCreated(batch_id=batch_id, name=name, company_numbers=numbers,
                                   expires_at=from_epoch(clock.now() + expires_days * 86400)))

@@ -6,10 +6,10 @@
   readable line with the same fields as `key=value`.
 - A correlation id ties together the lines of one company's pipeline, which
   runs as several steps in several tasks (stream event, status request, officers
-  request). `pipeline_id()` derives it from the company number and the ledger
-  position that started the pipeline, so every step, in any task and after a
-  restart, computes the same id without storing it; `correlation()` binds it
-  for a block of code (a contextvar, so tasks created inside inherit it).
+  request). `pipeline_id()` builds it; `ledger_logging` uses the company number
+  alone (why: its docstring), so every step, in any task and after a restart,
+  computes the same id without storing it; `correlation()` binds an id for a
+  block of code (a contextvar, so tasks created inside inherit it).
 - Routine successes (`extra=routine(...)`) are sampled, `sample_rate` of them
   kept (seed 003: 10%). Which ones is decided by a hash of the record's id, not
   by a random number, so the same event is always kept or always dropped: a
@@ -61,7 +61,7 @@ _encoder = msgspec.json.Encoder(enc_hook=str)
 
 
 def pipeline_id(company_number: str, origin: int | str | None = None) -> str:
-    """The correlation id of one company's pipeline: `<company>@<ledger position that began it>`."""
+    """A correlation id: the company number, or `<company>@<origin>` when a caller has an origin to name."""
     return f"{company_number}@{origin}" if origin is not None else company_number
 
 

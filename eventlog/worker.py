@@ -21,7 +21,7 @@ from typing import AsyncIterator, Callable
 import aiohttp
 import msgspec
 
-from . import __version__
+from . import __version__, ledger_logging
 from .clock import Clock, SystemClock
 from .db import connect
 from .diskspace import DiskUsage, check_reserve
@@ -56,6 +56,7 @@ class Worker:
         self.conn = conn
         self.ledger = Ledger(conn, self.clock)
         projections.attach(self.ledger)
+        ledger_logging.attach(self.ledger, settings)  # every appended fact logged once (after projections)
         self.ledger.on_append.append(self._observe)
         self.limiter = SlidingWindowLimiter(conn, self.clock, limit=settings.rate_limit_requests,
                                             window=settings.rate_limit_window,
