@@ -102,3 +102,33 @@ def test_version_works_from_a_checkout(run_cli):
     result = run_cli("--version")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"chledger, version {__version__}"
+
+
+def test_simulate_on_a_port_in_use_is_one_line_and_sigterm_is_a_clean_exit(run_cli, tmp_path):
+    import signal
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        ran = run_cli("simulate", "--port", port, timeout=20)
+    finally:
+        taken.close()
+    assert ran.returncode == 2, ran.stderr
+    assert ran.stderr.strip().startswith(f"chledger: the simulator cannot listen on 127.0.0.1:{port}: ")
+    assert len(ran.stderr.strip().splitlines()) == 1
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, str(root / "cli.py"), "simulate", "--port", "0"], cwd=tmp_path,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr.readline().startswith("simulator listening on http://127.0.0.1:")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from aiohttp import web
 
+from ..errors import ConfigError
 from .config import SimulatorConfig
 from .context import RECORD, SIMULATOR, STATE, Clock, Simulator
 from .gate import rest_gate
@@ -100,10 +102,20 @@ async def serve_forever(
     port: int = 8765,
     ready: Callable[[RunningSimulator], None] | None = None,
 ) -> None:
-    """Run until cancelled (Ctrl-C/SIGTERM handling is the caller's). ``ready`` gets the server
-    once it listens, e.g. to print its base URL."""
-    async with running_simulator(config, host, port) as running:
-        log.info("Companies House simulator listening on %s", running.base_url)
-        if ready is not None:
-            ready(running)
-        await asyncio.Event().wait()
+    """Run until SIGTERM or Ctrl-C (then return), or until cancelled. ``ready`` gets the server
+    once it listens, e.g. to print its base URL. A host:port it can't listen on is a ConfigError."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):  # a clean stop (exit 0), not death by signal
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with running_simulator(config, host, port) as running:
+            log.info("Companies House simulator listening on %s", running.base_url)
+            if ready is not None:
+                ready(running)
+            await stop.wait()
+    except OSError as exc:  # a port in use, an address that isn't ours, a host that doesn't resolve
+        raise ConfigError(f"the simulator cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
