@@ -254,16 +254,26 @@ def run_audit(db_path: str, *, since: str | None, until: str | None, limit: int 
         try:
             check_plot_path(plot)
         except PlotUnavailable as exc:
-            click.echo(f"chledger audit: {exc}", err=True)
+            click.echo(f"chledger: {exc}", err=True)
             return 2
+    bounds = {}
+    for option, text in (("--since", since), ("--until", until)):
+        if text is not None:
+            try:
+                bounds[option] = to_us(text)
+            except (TypeError, ValueError):
+                click.echo(f"chledger: {option} {text!r} is not an ISO 8601 time "
+                           "(e.g. 2026-11-23T08:30:00Z; UTC when no offset is given)", err=True)
+                return 2
+    if len(bounds) == 2 and bounds["--since"] >= bounds["--until"]:
+        click.echo(f"chledger: --since {since} is not before --until {until}: no request could be in between",
+                   err=True)
+        return 2
     try:
         data = collect(db_path, since=since, until=until, limit=limit, window=window, jobs=jobs,
                        profile_bins=2000 if plot else 0)
-    except ChledgerError as exc:
-        click.echo(f"chledger audit: could not check: {exc}", err=True)
-        return 2
-    except ValueError as exc:  # a --since/--until that isn't a time
-        click.echo(f"chledger audit: could not check: {exc}", err=True)
+    except (ChledgerError, ValueError) as exc:
+        click.echo(f"chledger: could not check: {exc}", err=True)
         return 2
     report = build_report(data)
     click.echo(to_json(report) if as_json else summary(report))

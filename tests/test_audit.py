@@ -300,7 +300,7 @@ def test_exit_2_for_a_database_without_the_ledger(tmp_path, capsys):
 def test_exit_2_for_a_bad_since(book, capsys):
     assert run_audit(book.path, since="yesterday", until=None, limit=None, window=None,
                      as_json=False, plot=None) == 2
-    assert "could not check" in capsys.readouterr().err
+    assert "--since 'yesterday' is not an ISO 8601 time" in capsys.readouterr().err
 
 
 # --- the command line ----------------------------------------------------------------
@@ -385,3 +385,29 @@ def test_the_audit_agrees_with_the_real_projection(tmp_path):
     b.drop_triggers()
     b.execute("UPDATE api_rate_limit_log SET response_status = 200 WHERE request_id = 'c'")
     assert audit(b.path).violation_counts["table"] == 1
+
+
+def test_bad_or_inverted_since_until_are_one_line_naming_the_option(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from eventlog.db import connect
+    from eventlog.migrate import migrate
+
+    db = tmp_path / "a.db"
+    migrate(connect(db))
+    cli = str(Path(__file__).resolve().parent.parent / "cli.py")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, cli, "audit", "--db", str(db), *args], capture_output=True,
+                              text=True, timeout=60)
+
+    bad = run("--since", "garbage")
+    assert bad.returncode == 2 and bad.stderr.strip() == (
+        "chledger: --since 'garbage' is not an ISO 8601 time (e.g. 2026-11-23T08:30:00Z; UTC when no offset is given)")
+    inverted = run("--since", "2026-11-23T10:00:00Z", "--until", "2026-11-23T09:00:00Z")
+    assert inverted.returncode == 2 and inverted.stderr.strip().startswith(
+        "chledger: --since 2026-11-23T10:00:00Z is not before --until 2026-11-23T09:00:00Z")
+    fine = run("--since", "2026-11-23", "--until", "2026-11-24T00:00:00+01:00")
+    assert fine.returncode == 0, fine.stderr

@@ -35,7 +35,7 @@ def test_without_matplotlib_a_clear_message_and_no_audit(book, tmp_path, monkeyp
     assert audit_with_plot(book, tmp_path / "w.png") == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.strip() == ("chledger audit: --plot needs matplotlib, which is not installed: "
+    assert captured.err.strip() == ("chledger: --plot needs matplotlib, which is not installed: "
                                     "pip install 'chledger[plot]' (or pip install matplotlib)")
     assert not (tmp_path / "w.png").exists()
 
