@@ -338,5 +338,8 @@ def render_effective(
     lines = []
     for name, value in masked.items():
         var = FIELDS.get(name, (name.upper(),))[0]
-        lines.append(f"{var} = {_show(value)} ({src.get(name, 'default')})")
+        shown = _show(value)
+        if name == "stream_key" and value is None and masked.get("api_key"):
+            shown = f"(not set: the stream uses COMPANIES_HOUSE_API_KEY, {masked['api_key']})"
+        lines.append(f"{var} = {shown} ({src.get(name, 'default')})")
     return "\n".join(lines) + "\n"
