@@ -254,8 +254,11 @@ def backup(
                 source.execute("COMMIT")
                 dest.execute("PRAGMA journal_mode=DELETE").fetchall()
                 check = dest.execute("PRAGMA integrity_check").fetchall()
-                if check != [("ok",)]:
-                    raise DatabaseError(f"the copy at {tmp} failed its integrity check: {check[0][0]}")
+                if check != [("ok",)]:  # the pages were copied verbatim: the damage is the source's
+                    first = " ".join(str(check[0][0]).split())
+                    raise DatabaseError(
+                        f"the copy of {src} failed its integrity check ({len(check)} problem(s), first: {first}):"
+                        f" {src} itself is most likely damaged; nothing was written to {out}")
                 companies = int(dest.execute("SELECT count(*) FROM companies").fetchone()[0])
                 officers = int(dest.execute("SELECT count(*) FROM officers").fetchone()[0])
             finally:

@@ -352,5 +352,45 @@ def test_an_unwritable_destination_is_one_error_naming_it_not_the_database(small
         export(small_db, blocker / "x.out", fmt)
 
 
+def test_damage_only_the_integrity_check_sees_is_one_line_that_blames_the_source(small_db, tmp_path):
+    conn = connect(small_db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    with open(small_db, "r+b") as f:  # the header's free-page count: reads never look at it
+        f.seek(36)
+        f.write((7).to_bytes(4, "big"))
+    out = tmp_path / "copy.db"
+    with pytest.raises(DatabaseError) as caught:
+        backup(small_db, out)
+    text = str(caught.value)
+    assert "\n" not in text and text.startswith(f"the copy of {small_db} failed its integrity check (1 problem(s), "), text
+    assert text.endswith(f"{small_db} itself is most likely damaged; nothing was written to {out}")
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+
+
+def test_a_damaged_source_is_one_line_that_blames_the_source_and_writes_nothing(small_db, tmp_path):
+    conn = connect(small_db)
+    for i in range(200):  # enough officers for a page of their own, away from everything else
+        conn.execute("INSERT INTO officers(company_number, officer_id, name) VALUES ('00000001', ?, ?)",
+                     (f"o{i}", "X" * 200))
+    (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'officers'").fetchone()
+    (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    with open(small_db, "r+b") as f:  # scribble over the officers table's root page
+        f.seek((root - 1) * page_size)
+        f.write(b"\x0d\xff\xff\xff\xff" * 20)
+    out = tmp_path / "copy.db"
+    with pytest.raises(DatabaseError) as caught:
+        backup(small_db, out)
+    text = str(caught.value)  # caught by a read of the source, or by the copy's integrity check
+    assert "\n" not in text and str(small_db) in text and str(tmp_path / ".copy.db") not in text, text
+    assert (text.startswith(f"not a SQLite database, or it is corrupt ({small_db})")
+            or text.endswith(f"{small_db} itself is most likely damaged; nothing was written to {out}")), text
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
 if __name__ == "__main__" and sys.argv[1:2] == ["writer"]:
     run_writer(sys.argv[2], sys.argv[3])
