@@ -93,6 +93,9 @@ class Ledger:
         self.conn = conn
         self.clock = clock or SystemClock()
         self.on_append: list[AppendHook] = list(on_append)
+        # Called with the same records once the transaction has committed (never for one rolled
+        # back): for what must only describe facts the ledger holds, such as log lines. Must not raise.
+        self.after_commit: list[AppendHook] = []
 
     # --- appending -----------------------------------------------------------
 
@@ -113,6 +116,9 @@ class Ledger:
             if tx.records:
                 for hook in self.on_append:
                     hook(self.conn, tx.records)
+        if tx.records:
+            for hook in self.after_commit:
+                hook(self.conn, tx.records)
 
     # --- reading -------------------------------------------------------------
 

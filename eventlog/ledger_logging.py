@@ -2,13 +2,13 @@
 
 Why an observer and not calls in the sender, limiter and stream client: every
 fact the worker learns (a response, a 429, an abandonment, a stop) is appended
-to the ledger anyway, by whichever task learned it. Logging it from an
-`on_append` hook means no code path can forget to log, none can log twice, and
-the line says exactly what the ledger says. The hook runs inside the append
-transaction, so it is cheap (attribute reads; one indexed lookup of
+to the ledger anyway, by whichever task learned it. Logging it from a hook on
+every append means no code path can forget to log, none can log twice, and
+the line says exactly what the ledger says. The hook runs on the appender's
+path, so it is cheap (attribute reads; one indexed lookup of
 `company_processing_state`, and only for a line that is really going out) and
 it never raises: a failure to log is counted in `failures` and swallowed, and
-the append goes on.
+the appender goes on.
 
 Correlation id: `pipeline_id(company_number)`, with no origin, so the id is the
 company number. A `<company>@<position that began the pipeline>` id would need
@@ -31,9 +31,9 @@ its requests, its completion). The hook applies `settings.log_sample_rate` with
 the same pure `kept()` as the handler's `SampleRoutine`, so the two agree and
 a dropped line costs no LogRecord. Warnings and errors are never sampled.
 
-Caveat: lines are emitted inside the append transaction, before COMMIT. If the
-commit then fails (disk full) the lines describe facts the ledger lacks; an
-`after_commit` hook in `Ledger` would close that gap.
+It runs as a `Ledger.after_commit` hook: after COMMIT, so a line never
+describes a fact the ledger doesn't hold (an append rolled back by a full disk
+logs nothing), and the state it reads is the one the projections committed.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ _STATE = "SELECT processing_state, completed_at FROM company_processing_state WH
 
 
 class LedgerLog:
-    """The `on_append` hook: `hook(conn, records)` logs each record; never raises."""
+    """The `after_commit` hook: `hook(conn, records)` logs each record; never raises."""
 
     def __init__(self, sample_rate: float = 1.0):
         self.sample_rate = sample_rate
@@ -183,10 +183,10 @@ class LedgerLog:
 
 
 def attach(ledger: Ledger, settings: Settings | None = None) -> LedgerLog:
-    """Log every append through `ledger` (after the projections, which it reads). Idempotent."""
-    for hook in ledger.on_append:
+    """Log every append through `ledger` once it has committed. Idempotent."""
+    for hook in ledger.after_commit:
         if isinstance(hook, LedgerLog):
             return hook
     hook = LedgerLog(settings.log_sample_rate if settings is not None else 1.0)
-    ledger.on_append.append(hook)
+    ledger.after_commit.append(hook)
     return hook

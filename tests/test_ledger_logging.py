@@ -235,9 +235,27 @@ def test_a_logging_failure_does_not_abort_the_append(ledger, lines):
                                           (position,)).fetchone()[0]).entry.status == 503
 
 
-def test_attach_is_idempotent_and_runs_after_the_projections(ledger):
+def test_attach_is_idempotent_and_runs_after_commit(ledger, caplog):
     first = attach(ledger, settings(0.1))
     projections.attach(ledger)
     assert attach(ledger, settings(0.1)) is first
-    assert [type(h) for h in ledger.on_append].count(LedgerLog) == 1
-    assert ledger.on_append[-1] is first and first.sample_rate == 0.1
+    assert ledger.after_commit == [first] and first.sample_rate == 0.1
+    assert not any(isinstance(h, LedgerLog) for h in ledger.on_append)
+
+
+def test_an_append_that_rolls_back_logs_nothing(ledger, caplog):
+    """The lines describe only what the ledger holds: a transaction that fails to commit logs nothing."""
+    attach(ledger, settings(1.0))
+    caplog.set_level(logging.DEBUG)
+
+    def boom(conn, records):  # the last step before COMMIT fails, as a full disk would
+        raise RuntimeError("the commit never happens")
+
+    ledger.on_append.append(boom)
+    with pytest.raises(RuntimeError):
+        ledger.append(RequestQueued(request_id="r-gone", kind="profile", company_number="00000001"))
+    ledger.on_append.remove(boom)
+    assert ledger.head() == 0
+    assert not [r for r in caplog.records if r.name.startswith("eventlog.") and "r-gone" in str(r.__dict__)]
+    ledger.append(RequestQueued(request_id="r-kept", kind="profile", company_number="00000001"))
+    assert [r for r in caplog.records if "r-kept" in str(r.__dict__)]
