@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import urllib.parse
 from pathlib import Path
 from typing import Iterator
 
@@ -90,7 +91,13 @@ def connect(
         # Reading the schema first makes a non-database fail before any write, and a
         # database from a newer chledger, or somebody else's, is refused before WAL mode
         # rewrites its header.
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        except (apsw.ReadOnlyError, apsw.CantOpenError):
+            if not readonly or os.access(p.parent, os.W_OK):
+                raise
+            conn.close()
+            conn = _read_only_folder(p, busy_timeout_ms)
         from .migrate import refuse_foreign, refuse_newer
 
         refuse_newer(conn)
@@ -99,6 +106,24 @@ def connect(
             conn.execute("PRAGMA journal_mode=WAL").fetchall()
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def _read_only_folder(p: Path, busy_timeout_ms: int) -> apsw.Connection:
+    """A WAL database in a folder we can't write: SQLite can't make its `-shm` there.
+
+    With no `-wal` beside it every committed page is in the file itself, and no
+    writer can start one in a folder nobody may write: the file can't change,
+    so it is opened `immutable` (no locks, no `-shm`). With a `-wal` there, the
+    newest commits may be only in it, and that can't be read without a `-shm`.
+    """
+    if Path(f"{p}-wal").exists():
+        raise DatabaseReadOnly(f"cannot read {p}: it is in WAL mode with a -wal file, in a folder this user can't "
+                               "write (SQLite needs its -shm there); read a `backup` copy, or run as its owner")
+    uri = "file:" + urllib.parse.quote(str(p.resolve())) + "?immutable=1"
+    conn = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+    conn.setbusytimeout(busy_timeout_ms)
+    conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
     return conn
 
 

@@ -297,3 +297,31 @@ def test_a_sqlite_database_of_something_else_is_refused_untouched(run_cli, tmp_p
     assert ("is a SQLite database of something else (it has t and no chledger schema)" in line
             or "has no chledger schema: nothing to verify" in line), line
     assert db.read_bytes() == before
+
+
+def test_read_only_commands_read_a_wal_database_in_a_folder_they_cannot_write(run_cli, tmp_path):
+    """SQLite can't make the -shm there: without a -wal the file is complete, so it is read immutable."""
+    prefix = _unprivileged_prefix()
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    db = ro / "c.db"
+    conn = connect(db)
+    migrate(conn)
+    conn.close()  # the last connection checkpoints and removes -wal and -shm: a WAL file alone
+    assert db.read_bytes()[18:20] == b"\x02\x02" and not Path(f"{db}-wal").exists()
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o777)
+    ro.chmod(0o555)
+    before = folder(ro)
+    try:
+        for args in (["status"], ["audit"], ["export", out / "c.csv"]):
+            ran = run_cli(*args, "--db", db, prefix=prefix)
+            assert ran.returncode == 0, (args, ran.stderr)
+        assert folder(ro) == before
+        ro.chmod(0o755)
+        Path(f"{db}-wal").write_bytes(b"")  # a -wal may hold the newest commits: refuse, saying why
+        ro.chmod(0o555)
+        one_line_exit_2(run_cli("status", "--db", db, prefix=prefix), "it is in WAL mode with a -wal file")
+    finally:
+        ro.chmod(0o755)
