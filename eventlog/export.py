@@ -72,9 +72,11 @@ def _check_paths(db_path: str | os.PathLike[str], out_path: str | os.PathLike[st
 
 
 def _discard(tmp: Path) -> None:
-    """Remove a partial file; a path that can't even be named (too long, …) has nothing to remove."""
-    with contextlib.suppress(OSError):
-        tmp.unlink(missing_ok=True)
+    """Remove a partial file and the journal SQLite may have left beside it; a path that can't
+    even be named (too long, …) has nothing to remove."""
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        with contextlib.suppress(OSError):
+            Path(f"{tmp}{suffix}").unlink(missing_ok=True)
 
 
 def _unwritable(out: Path, exc: OSError) -> DatabaseError:
@@ -245,14 +247,19 @@ def backup(
             except apsw.CantOpenError as exc:
                 raise _unwritable(out, OSError(str(exc))) from None
             try:
-                with dest.backup("main", source, "main") as step:
-                    while not step.done:
-                        step.step(pages_per_step)
-                        if progress:
-                            progress(step.pagecount - step.remaining, step.pagecount)
-                    pages = step.pagecount
-                source.execute("COMMIT")
-                dest.execute("PRAGMA journal_mode=DELETE").fetchall()
+                try:
+                    with dest.backup("main", source, "main") as step:
+                        while not step.done:
+                            step.step(pages_per_step)
+                            if progress:
+                                progress(step.pagecount - step.remaining, step.pagecount)
+                        pages = step.pagecount
+                    source.execute("COMMIT")
+                    dest.execute("PRAGMA journal_mode=DELETE").fetchall()
+                except (apsw.FullError, apsw.IOError, apsw.ReadOnlyError, apsw.CantOpenError) as exc:
+                    # writing is the copy's side (reading the source fails as corrupt or busy)
+                    why = "the disk is full" if isinstance(exc, apsw.FullError) else str(exc).split("\n")[0]
+                    raise _unwritable(out, OSError(why)) from None
                 check = dest.execute("PRAGMA integrity_check").fetchall()
                 if check != [("ok",)]:  # the pages were copied verbatim: the damage is the source's
                     first = " ".join(str(check[0][0]).split())

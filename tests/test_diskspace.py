@@ -221,3 +221,24 @@ def test_a_disk_that_fills_without_a_reserve_loses_nothing(tmp_path, run_cli):
     assert "chledger: the disk is full" in ran.stderr, ran.stderr
     assert "Traceback" not in ran.stderr and "Unclosed" not in ran.stderr, ran.stderr
     _audit_and_verify(db, run_cli)
+
+
+def test_a_backup_onto_a_full_disk_blames_the_destination_and_leaves_nothing(tmp_path, conn, ledger, db_path):
+    for _ in range(20):
+        ledger.append_many([StreamConnected(stream="companies", from_timepoint=None) for _ in range(500)])
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert db_path.stat().st_size > 2 * MB
+    prefix = _small_disk_prefix()
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    script = ('mount -t tmpfs -o size=1m tmpfs "$1" || exit 97; shift; "$@"; code=$?; '
+              f'ls -A "{mnt}"; exit $code')
+    ran = subprocess.run([*prefix, "sh", "-c", script, "sh", str(mnt), sys.executable, str(REPO_ROOT / "cli.py"),
+                          "backup", "--db", str(db_path), str(mnt / "out.db")],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    if ran.returncode == 97:
+        pytest.skip(f"could not mount the tmpfs: {ran.stderr.strip()[:200]}")
+    assert ran.returncode == 2, ran.stderr
+    assert ran.stderr.strip() == (f"chledger: cannot write the export beside {mnt / 'out.db'} (in {mnt}): "
+                                  "the disk is full")
+    assert ran.stdout.strip() == ""  # `ls -A` of the small disk: no copy, no partial, no journal
