@@ -7,8 +7,9 @@ worker's policy queues them behind stream work.
 
 from __future__ import annotations
 
+import re
 import uuid
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from .clock import Clock, SystemClock, from_epoch
 from .db import connect
@@ -20,11 +21,29 @@ from .policy import valid_company_number
 __all__ = ["parse_numbers", "create_backfill"]
 
 
+_NEWLINE = re.compile(rb"\r\n|\r|\n")
+
+
+def _lines(source: Iterable[str | bytes]) -> Iterator[str | bytes]:
+    """Lines of a text or binary source; a binary one split on every newline convention.
+
+    Reading binary (to name a line that isn't UTF-8) loses Python's universal
+    newlines, and a list saved by an old Mac spreadsheet ends its lines with a
+    bare CR: those must still be lines.
+    """
+    for chunk in source:
+        if isinstance(chunk, bytes):
+            parts = _NEWLINE.split(chunk)
+            yield from (parts[:-1] if parts and parts[-1] == b"" else parts)
+        else:
+            yield chunk
+
+
 def parse_numbers(lines: Iterable[str | bytes]) -> tuple[list[str], list[str]]:
     """Company numbers, normalised and de-duplicated in order; and the lines that aren't numbers."""
     numbers: dict[str, None] = {}
     rejected: list[str] = []
-    for lineno, raw in enumerate(lines, start=1):
+    for lineno, raw in enumerate(_lines(lines), start=1):
         try:  # bytes (the CLI reads the file binary) are decoded line by line, to name the line
             line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8") if isinstance(raw, bytes) else raw
         except UnicodeDecodeError:

@@ -48,3 +48,17 @@ def test_a_good_list_still_queues_and_reports_its_rejects(tmp_path, run_cli):
     assert ran.returncode == 0, ran.stderr
     assert "2 companies queued at LOW priority, 1 lines rejected: line 3: 'not-a-number'" in ran.stdout
     assert _entries(tmp_path / "c.db") == 1
+
+
+def test_every_newline_convention_and_a_bom_are_lines(tmp_path, run_cli):
+    from eventlog.backfill import parse_numbers
+
+    for name, data in (("mac.csv", b"00000001\r00000002\rjunk\r00000003\r"),
+                       ("dos.csv", b"\xef\xbb\xbf00000001\r\n00000002\r\njunk\r\n00000003"),
+                       ("unix.csv", b"00000001\n00000002\njunk\n00000003\n")):
+        src = tmp_path / name
+        src.write_bytes(data)
+        with open(src, "rb") as f:
+            assert parse_numbers(f) == (["00000001", "00000002", "00000003"], ["line 3: 'junk'"]), name
+    ran = run_cli("backfill", tmp_path / "mac.csv", "--db", tmp_path / "c.db")
+    assert ran.returncode == 0 and "3 companies queued" in ran.stdout, ran.stderr
