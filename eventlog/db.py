@@ -112,11 +112,19 @@ def connect(
 def _read_only_folder(p: Path, busy_timeout_ms: int) -> apsw.Connection:
     """A WAL database in a folder we can't write: SQLite can't make its `-shm` there.
 
-    With no `-wal` beside it every committed page is in the file itself, and no
-    writer can start one in a folder nobody may write: the file can't change,
-    so it is opened `immutable` (no locks, no `-shm`). With a `-wal` there, the
-    newest commits may be only in it, and that can't be read without a `-shm`.
+    It is opened `immutable` (no locks, no `-shm`) only when nothing can change
+    it while we read: no `-wal` beside it (so every committed page is in the
+    file itself), and a folder nobody may write (a read-only filesystem, or no
+    write bit at all), so no writer can start one. A folder its owner can write
+    is refused: the owner's worker could start mid-read, and an immutable reader
+    would not see it. With a `-wal` there, the newest commits may be only in it,
+    and that can't be read without a `-shm`.
     """
+    folder = p.resolve().parent
+    nobody_writes = bool(os.statvfs(folder).f_flag & os.ST_RDONLY) or not os.stat(folder).st_mode & 0o222
+    if not nobody_writes:
+        raise DatabaseReadOnly(f"cannot read {p}: it is in WAL mode, in a folder this user can't write but its "
+                               "owner can (SQLite needs its -shm there); run as the owner, or read a `backup` copy")
     if Path(f"{p}-wal").exists():
         raise DatabaseReadOnly(f"cannot read {p}: it is in WAL mode with a -wal file, in a folder this user can't "
                                "write (SQLite needs its -shm there); read a `backup` copy, or run as its owner")

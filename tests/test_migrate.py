@@ -319,6 +319,12 @@ def test_read_only_commands_read_a_wal_database_in_a_folder_they_cannot_write(ru
             ran = run_cli(*args, "--db", db, prefix=prefix)
             assert ran.returncode == 0, (args, ran.stderr)
         assert folder(ro) == before
+        if os.geteuid() == 0:  # a folder somebody else owns and may write: a worker could start mid-read
+            os.chown(ro, 12345, 12345)
+            ro.chmod(0o755)
+            one_line_exit_2(run_cli("status", "--db", db, prefix=prefix),
+                            "in a folder this user can't write but its owner can")
+            os.chown(ro, 0, 0)
         ro.chmod(0o755)
         Path(f"{db}-wal").write_bytes(b"")  # a -wal may hold the newest commits: refuse, saying why
         ro.chmod(0o555)
