@@ -105,7 +105,8 @@ def entries_since(conn: apsw.Connection, since: str) -> tuple[int, int, str | No
 
     Positions are contiguous from 1 and `received_at` grows with them (the
     appender stamps a transaction's entries from one clock), so a bisection
-    finds the first entry of the span without a scan.
+    finds the first entry of the span without a scan. A wall clock stepped back
+    breaks that order: the count is then approximate, which a forecast can bear.
     """
     head, first_at = conn.execute(
         "SELECT max(id), (SELECT received_at FROM event_log ORDER BY id LIMIT 1) FROM event_log").fetchone()
@@ -125,7 +126,7 @@ def entries_since(conn: apsw.Connection, since: str) -> tuple[int, int, str | No
 
 def measure(conn: apsw.Connection, path: str, now: float, reserve_bytes: int, *,
             usage: DiskUsage = _disk_usage) -> DiskReport:
-    directory = os.path.dirname(os.path.abspath(path))
+    directory = os.path.dirname(os.path.realpath(path))  # a symlinked database: the disk it is really on
     u = usage(directory)
     size = database_bytes(path)
     recent, entries, first_at = entries_since(conn, from_epoch(now - RATE_SPAN))
@@ -144,7 +145,7 @@ def measure(conn: apsw.Connection, path: str, now: float, reserve_bytes: int, *,
 
 def check_reserve(path: str, reserve_bytes: int, *, usage: DiskUsage = _disk_usage) -> int:
     """Raise DiskLow when less than the reserve is free beside the database; else return the free bytes."""
-    directory = os.path.dirname(os.path.abspath(path))
+    directory = os.path.dirname(os.path.realpath(path))
     free = usage(directory).free
     if free < reserve_bytes:
         raise DiskLow(f"only {mb(free)} free on the disk of {directory} (DISK_RESERVE_MB keeps "

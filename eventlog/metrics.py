@@ -124,6 +124,8 @@ class ChledgerCollector(Collector):
                                 value=max(0.0, p.now() - p.view.started_at))
         yield GaugeMetricFamily(_P + "memory_rss_bytes", "Resident memory of this process",
                                 value=p.rss_bytes())
+        if not p.conn.filename:
+            return
         disk = p.disk()
         yield GaugeMetricFamily(_P + "database_bytes", "Size of the database file, its WAL and shm",
                                 value=disk.database_bytes)

@@ -181,6 +181,8 @@ class Probe:
 
     def check_disk(self, now: float) -> Check:
         """Fails a week before the reserve would be reached, or under twice the reserve (diskspace.py)."""
+        if not self.conn.filename:
+            return Check(True, "an in-memory database: no disk to watch")
         report = self.disk()
         if report.low:
             return Check(False, f"below the reserve, the worker stops: {report.describe()}")

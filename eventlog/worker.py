@@ -140,7 +140,8 @@ class Worker:
 
     def check_disk(self) -> None:
         """Raise DiskLow once less than DISK_RESERVE_MB is free beside the database."""
-        check_reserve(self.conn.filename, self.settings.disk_reserve_bytes, **self._disk)
+        if self.conn.filename:  # an in-memory database (tests) has no disk to watch
+            check_reserve(self.conn.filename, self.settings.disk_reserve_bytes, **self._disk)
 
     async def _disk_loop(self) -> None:
         """Stop cleanly before the disk is full: every HEALTH_CHECK_INTERVAL, between appends."""
