@@ -124,7 +124,12 @@ def _split(ledger: str, workdir: str, parts: int) -> tuple[float, list[dict]]:
                                "--out", os.path.join(workdir, f"part{k}.db")], stdout=subprocess.PIPE,
                               )
              for k in range(parts)]
-    results = [json.loads(p.communicate()[0]) for p in procs]
+    results = []
+    for k, p in enumerate(procs):
+        out = p.communicate()[0]
+        if p.returncode != 0:
+            raise SystemExit(f"share {k} of {parts} failed (exit {p.returncode}); see its stderr above")
+        results.append(json.loads(out))
     return time.perf_counter() - start, results
 
 
@@ -139,7 +144,7 @@ def main() -> None:
         print(json.dumps(fold_companies(args.ledger, args.out, args.part, args.parts)))
         return
 
-    conn = connect(args.ledger)
+    conn = connect(args.ledger, readonly=True)
     start = time.perf_counter()
     n = sum(1 for _ in Ledger(conn).read_rows(0, batch_size=5000))
     raw = n / (time.perf_counter() - start)
