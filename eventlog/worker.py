@@ -56,7 +56,7 @@ class Worker:
         self.conn = conn
         self.ledger = Ledger(conn, self.clock)
         projections.attach(self.ledger)
-        ledger_logging.attach(self.ledger, settings)  # every appended fact logged once (after projections)
+        ledger_logging.attach(self.ledger, settings)  # every committed fact logged once
         self.ledger.on_append.append(self._observe)
         self.limiter = SlidingWindowLimiter(conn, self.clock, limit=settings.rate_limit_requests,
                                             window=settings.rate_limit_window,
