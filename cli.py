@@ -117,11 +117,16 @@ def ingest(database_path: str | None, simulate: bool, duration: float | None, pr
     Example:
         python cli.py ingest --simulate --duration 60
     """
-    from eventlog.worker import run_worker
+    from eventlog.worker import StoppedBeforeStart, early_stop_signals, run_worker
 
-    settings = settings_from(database_path=database_path, health_port=health_port)
-    code = run_worker(settings, simulate=simulate, duration=duration,
-                      report=lambda line: click.echo(line, err=True), progress_interval=progress_interval)
+    try:
+        with early_stop_signals():  # until the worker's own handlers take over
+            settings = settings_from(database_path=database_path, health_port=health_port)
+            code = run_worker(settings, simulate=simulate, duration=duration,
+                              report=lambda line: click.echo(line, err=True), progress_interval=progress_interval)
+    except StoppedBeforeStart as stop:
+        click.echo(f"chledger: {stop} before the worker started: stopped without appending anything", err=True)
+        sys.exit(0)
     click.echo(f"ledger and tables in {settings.database_path}: see `python cli.py status` and "
                f"`python cli.py audit`", err=True)
     sys.exit(code)

@@ -16,7 +16,7 @@ import os
 import random
 import signal
 import sys
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Callable, Iterator
 
 import aiohttp
 import msgspec
@@ -35,7 +35,7 @@ from .queue import depth_by_priority
 from .sender import Sender, rest_session
 from .settings import Settings
 
-__all__ = ["run_worker", "Worker", "SENDER_LANES"]
+__all__ = ["run_worker", "Worker", "SENDER_LANES", "StoppedBeforeStart", "early_stop_signals"]
 
 SENDER_LANES = 4  # enough to keep 2 req/s flowing when responses take ~1 s
 SHUTDOWN_GRACE = 5.0
@@ -403,6 +403,32 @@ def _utcnow(clock: Clock):
 def _on_signal(worker: Worker, sig: signal.Signals) -> None:
     worker.stop_reason = f"signal {sig.name}"
     worker.stop.set()
+
+
+class StoppedBeforeStart(BaseException):
+    """SIGTERM or Ctrl-C while starting up (config, migrate, catch-up, simulator): nothing appended yet.
+
+    A BaseException, like KeyboardInterrupt, so no `except Exception` on the
+    way can swallow it; transactions it interrupts roll back.
+    """
+
+
+@contextlib.contextmanager
+def early_stop_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into `StoppedBeforeStart` until the event loop's handlers replace them.
+
+    Start-up can take a while (catching projections up after an upgrade), and a
+    deploy's SIGTERM then must be a clean stop (exit 0), not a death by signal.
+    """
+    def stop(signum: int, frame: object) -> None:
+        raise StoppedBeforeStart(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_worker(settings: Settings, *, simulate: bool = False, duration: float | None = None,

@@ -132,3 +132,44 @@ def test_simulate_on_a_port_in_use_is_one_line_and_sigterm_is_a_clean_exit(run_c
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_signal_while_ingest_starts_up_is_a_clean_stop(tmp_path, sig):
+    """Start-up (config, migrate, catch-up) can take a while: a deploy's SIGTERM then is exit 0, not death."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)  # reading the config blocks here until a writer comes: a start-up caught in the act
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPANIES_HOUSE", "DATABASE"))}
+    proc = subprocess.Popen([sys.executable, str(root / "cli.py"), "--config", str(fifo), "ingest", "--simulate",
+                             "--db", str(tmp_path / "c.db")], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wchan = Path(f"/proc/{proc.pid}/wchan")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if wchan.read_text() == "wait_for_partner":  # blocked opening the FIFO
+                    break
+            except OSError:
+                pytest.skip("needs /proc/<pid>/wchan (Linux) to see the process blocked in start-up")
+            time.sleep(0.02)
+        else:
+            pytest.fail(f"ingest never blocked on the config FIFO: {proc.communicate()}")
+        if wchan.read_text() != "wait_for_partner":
+            pytest.skip("this kernel doesn't name the wait in /proc/<pid>/wchan")
+        proc.send_signal(getattr(signal, sig))
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert err.strip() == f"chledger: {sig} before the worker started: stopped without appending anything"
+    assert not (tmp_path / "c.db").exists()
