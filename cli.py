@@ -111,7 +111,8 @@ def ingest(database_path: str | None, simulate: bool, duration: float | None, pr
     """Run the worker: stream in, queue, rate-limited fetches, projections.
 
     Stops cleanly on SIGTERM or Ctrl-C (exit 0). Exit 3 is an emergency stop
-    after repeated 429s; the cooldown is honoured by the next start.
+    after repeated 429s; the next start follows the stream but calls nothing
+    for 12 windows (an hour) after it.
 
     \b
     Example:

@@ -21,7 +21,8 @@ On top of the window: a 429/403 (`RateLimited`) stops every call on the key
 until its `cooldown_until`, for every process, and across restarts, because
 it is read back from the ledger; after it, one request goes alone until one is
 answered without a refusal (so a key still refused costs one more 429, not one
-per lane); the server's `X-Ratelimit-Remain` is
+per lane); an emergency stop holds every call for `EMERGENCY_WINDOWS` windows
+after it, in whatever process starts next; the server's `X-Ratelimit-Remain` is
 believed when it says fewer remain than we think.
 """
 
@@ -33,9 +34,10 @@ import apsw
 from .clock import Clock, from_epoch, to_epoch
 from .entries import RateLimitHeaders
 
-__all__ = ["SlidingWindowLimiter", "Decision", "clamp_reset"]
+__all__ = ["SlidingWindowLimiter", "Decision", "clamp_reset", "EMERGENCY_WINDOWS"]
 
 _FORBIDDEN_COOLDOWN = 300.0  # a 403 (the IP limit) is treated as a 429 of five minutes
+EMERGENCY_WINDOWS = 12  # rate-limit incidents count over this many windows (an hour at 300 s)
 PROBE_WAIT = 0.2  # how often a lane looks again while the request after a cooldown is out
 
 
@@ -71,6 +73,7 @@ class SlidingWindowLimiter:
         self._hint: _Hint | None = None
         self._cooldown_key: tuple = ()
         self._last_refusal = 0  # ledger position of the newest recent request.rate_limited
+        self._emergency_until = 0.0  # a recent worker.emergency_stop, plus EMERGENCY_WINDOWS windows
         self.emergency = False  # set once this process has declared an emergency stop
         self._cooldown_until = 0.0
 
@@ -93,7 +96,9 @@ class SlidingWindowLimiter:
         status), then their `RateLimited` entries, which follow them in the ledger.
         Cached until the set of recent 429/403 rows changes.
         """
-        horizon = self.clock.now() - 2 * max(self.window, _FORBIDDEN_COOLDOWN) - self.slack - 60
+        now = self.clock.now()
+        reach = max(2 * max(self.window, _FORBIDDEN_COOLDOWN) + 60, EMERGENCY_WINDOWS * self.window)
+        horizon = now - reach - self.slack
         row = self.conn.execute(
             "SELECT count(*), min(id), max(id) FROM api_rate_limit_log "
             "WHERE response_status IN (429, 403) AND timestamp > ?", (from_epoch(horizon),)
@@ -102,17 +107,24 @@ class SlidingWindowLimiter:
         if key != self._cooldown_key:
             self._cooldown_key = key
             self._cooldown_until = 0.0
+            self._emergency_until = 0.0
             self._last_refusal = 0
             if row[0]:
-                for position, data in self.conn.execute(
-                    "SELECT id, event_data FROM event_log WHERE id > ? AND event_type = 'request.rate_limited'",
-                    (row[1],),
+                for position, event_type, data, received_at in self.conn.execute(
+                    "SELECT id, event_type, event_data, received_at FROM event_log WHERE id > ? "
+                    "AND event_type IN ('request.rate_limited', 'worker.emergency_stop')", (row[1],),
                 ):
+                    if event_type == "worker.emergency_stop":
+                        # A restarted worker (Render restarts an exited one) must not spend the key
+                        # again: the stop holds as long as the incidents that caused it still count.
+                        hold = to_epoch(received_at) + EMERGENCY_WINDOWS * self.window
+                        self._emergency_until = max(self._emergency_until, hold)
+                        continue
                     self._last_refusal = max(self._last_refusal, position)
                     entry = msgspec.json.decode(data, type=_Cooldown)
                     if entry.cooldown_until:
                         self._cooldown_until = max(self._cooldown_until, to_epoch(entry.cooldown_until))
-        return self._cooldown_until
+        return max(self._cooldown_until, self._emergency_until)
 
     # --- the decision -------------------------------------------------------------
 
@@ -121,7 +133,8 @@ class SlidingWindowLimiter:
         now = self.clock.now()
         until = self.cooldown_until()
         if until > now:
-            return Decision(until - now, "cooldown after 429/403")
+            why = "after an emergency stop" if self._emergency_until >= until else "cooldown after 429/403"
+            return Decision(until - now, why)
         if until and self._probing():
             return Decision(PROBE_WAIT, "after a cooldown, one request at a time until one is answered")
         hint = self._hint

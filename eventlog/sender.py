@@ -31,7 +31,7 @@ from .entries import (
 from .errors import EmergencyStop, Unauthorized
 from .httpauth import basic_auth_header
 from .ledger import Ledger
-from .limiter import SlidingWindowLimiter
+from .limiter import EMERGENCY_WINDOWS, SlidingWindowLimiter
 from .policy import requeue_same_attempt, retry_or_abandon, valid_company_number
 from .queue import QueueItem, earliest_not_before, next_item
 from .settings import Settings
@@ -282,7 +282,7 @@ class Sender:
                                             **common)]
         now = self.clock.now()
         # This 429 is counted too, though its entry is appended only below.
-        violations = self.limiter.incidents_since(now - 12 * self.limiter.window, item.request_id)
+        violations = self.limiter.incidents_since(now - EMERGENCY_WINDOWS * self.limiter.window, item.request_id)
         threshold = self.settings.emergency_429_threshold
         # Lanes share the limiter: the first lane to cross the threshold declares the stop;
         # 429s of requests that were already in flight are recorded, not declared again.

@@ -195,3 +195,33 @@ def test_after_a_cooldown_one_request_goes_alone_until_one_is_answered(conn):
     assert lim.check().wait == 0 and other.check().wait == 0  # answered: every lane may go again
     send("after")
     assert lim.check().wait == 0
+
+
+def test_an_emergency_stop_holds_every_call_for_an_hour_whoever_starts_next(conn):
+    """Render restarts an exited worker: each restart must not earn the key one more 429."""
+    from eventlog.entries import EmergencyStopped, RateLimited, RequestQueued, RequestSent
+    from eventlog.ledger import Ledger
+    from eventlog.limiter import EMERGENCY_WINDOWS
+
+    import projections
+
+    clock = FixedClock(T0)
+    ledger = Ledger(conn, clock)
+    projections.attach(ledger)
+    company = "00000001"
+    ledger.append_many([RequestQueued(request_id="r", kind="profile", company_number=company),
+                        RequestSent(request_id="r", kind="profile", company_number=company, path="/c")])
+    ledger.append_many([RateLimited(request_id="r", kind="profile", company_number=company, status=429,
+                                    elapsed_ms=3, cooldown_until=from_epoch(T0 + 10)),
+                        EmergencyStopped(reason="3 incidents", violations=3, cooldown_until=from_epoch(T0 + 10))])
+    window = 300
+    hold = EMERGENCY_WINDOWS * window
+    clock.set(T0 + 11)  # the 429's own cooldown is over ...
+    restarted = SlidingWindowLimiter(connect(conn.filename), clock, limit=600, window=window, slack=2)
+    d = restarted.check()
+    assert d.why == "after an emergency stop" and d.wait == pytest.approx(hold - 11)  # ... the stop is not
+    assert restarted.cooldown_until() == pytest.approx(T0 + hold)
+    clock.set(T0 + hold - 1)
+    assert restarted.check().wait == pytest.approx(1)
+    clock.set(T0 + hold + 0.5)
+    assert restarted.check().wait == 0  # an hour on, calls resume (one alone first: see above)

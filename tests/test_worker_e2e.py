@@ -146,6 +146,24 @@ async def test_429_storm_stops_all_calls_until_reset_then_emergency_stop(tmp_pat
     assert stops[0][0] == 1
 
 
+async def test_a_restart_after_an_emergency_stop_sends_nothing_while_the_stop_holds(tmp_path):
+    """Render restarts an exited worker; each restart must not spend one more refusal of the key."""
+    db = tmp_path / "storm.db"
+    config = sim_config(storm_after_requests=3, storm_requests=1000)
+    async with running_simulator(config) as sim:
+        env = worker_env(sim.base_url, db, EMERGENCY_429_THRESHOLD="3")
+        code, err = await finish(await start_worker(env, "--duration", "20"))
+        assert code == 3, err
+        seen = len(sim.state.requests)
+        # the stop holds 12 windows (24 s here) from the stop, in whatever process starts next
+        code, err = await finish(await start_worker(env, "--duration", "4"))
+        assert code == 0, err
+        assert len(sim.state.requests) == seen, "a restarted worker called the API during the stop"
+    events = query(db, "SELECT count(*) FROM event_log WHERE event_type = 'stream.event' "
+                       "AND id > (SELECT max(id) FROM event_log WHERE event_type = 'worker.emergency_stop')")
+    assert events[0][0] > 0  # the stream was still followed
+
+
 async def test_high_priority_work_overtakes_a_long_low_backlog(tmp_path):
     db = tmp_path / "prio.db"
     numbers = tmp_path / "numbers.txt"
