@@ -22,8 +22,11 @@ Why it is shaped this way:
   a connection silent for that long is dead even if TCP has not noticed.
 - Failures back off with full jitter behind a circuit breaker (`backoff.py`);
   the count of consecutive failures resets only after a healthy connection
-  (one that delivered an event, or stayed up `healthy_after` seconds), and
-  more than `max_retries` failures in a row raise `StreamGone`. 401/403 raise
+  (one that delivered an event, stayed up `healthy_after` seconds, or was
+  closed cleanly by the server after sending anything, heartbeats included),
+  and more than `max_retries` failures in a row raise `StreamGone`. The
+  breaker's cooldown is at most `BREAKER_COOLDOWN`: a blip of a few seconds
+  must not cost five minutes of stream. 401/403 raise
   `Unauthorized` at once: retrying a wrong key only risks a ban.
 - The key goes only into the Authorization header: never into an entry, a
   log line or an error message.
@@ -53,12 +56,13 @@ from .stream_stats import StreamStats
 from .wire import decode_line
 
 __all__ = ["StreamClient", "StreamStats", "run_streams", "stream_clients", "stream_name",
-           "last_recorded_timepoint", "RATE_LIMITED_DELAY"]
+           "last_recorded_timepoint", "RATE_LIMITED_DELAY", "BREAKER_COOLDOWN"]
 
 log = logging.getLogger(__name__)
 
 _NEVER = float("inf")
 RATE_LIMITED_DELAY = 60.0  # a 429 on connect waits at least this long ("back off for minutes")
+BREAKER_COOLDOWN = 30.0  # an open breaker's wait: long enough to stop hammering, short after a blip
 _KEY_HINT = "COMPANIES_HOUSE_STREAM_KEY (or COMPANIES_HOUSE_API_KEY, which it falls back to)"
 
 Sleep = Callable[[float], Awaitable[object]]
@@ -116,7 +120,8 @@ class StreamClient:
         self.max_line = max_line
         self.healthy_after = healthy_after
         self.backoff = Backoff(settings.initial_retry_delay, settings.max_retry_delay, rng)
-        self.breaker = CircuitBreaker(breaker_threshold, settings.max_retry_delay, self.clock.now)
+        self.breaker = CircuitBreaker(breaker_threshold, min(settings.max_retry_delay, BREAKER_COOLDOWN),
+                                      self.clock.now)
         self.stats = StreamStats(stream=self.stream)
         self._live_next = False  # after a 416: the next connection goes live, whatever we hold
 
@@ -258,6 +263,7 @@ class StreamClient:
         silent_until = loop.time() + read_timeout
         flush_at = _NEVER
         reason = "closed by server"
+        heard = False
         try:
             while True:
                 chunk = content.read_nowait()
@@ -285,6 +291,7 @@ class StreamClient:
                         break
                 now = loop.time()
                 silent_until = now + read_timeout
+                heard = True
                 stats.last_byte_at = self.clock.now()
                 for line in splitter.feed(chunk):
                     batch.append(decode_line(self.stream, line))
@@ -303,8 +310,11 @@ class StreamClient:
             if batch:
                 self._flush(batch)
             stats.partial_lines += 1 if splitter.discard() else 0
+        # A clean close after the stream spoke (a quiet stream's heartbeats, behind a proxy that
+        # closes idle connections) is normal, not a failure towards MAX_RETRIES.
         healthy = (stats.events_seen > events_before
-                   or time.monotonic() - opened >= self.healthy_after)
+                   or time.monotonic() - opened >= self.healthy_after
+                   or (heard and reason == "closed by server"))
         raise _Ended(reason, healthy=healthy)
 
     def _flush(self, batch: list[Entry]) -> None:

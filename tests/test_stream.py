@@ -25,7 +25,7 @@ from eventlog.errors import StreamGone, Unauthorized
 from eventlog.ledger import Ledger
 from eventlog.migrate import migrate
 from eventlog.settings import Settings
-from eventlog.stream import StreamClient, last_recorded_timepoint, run_streams
+from eventlog.stream import BREAKER_COOLDOWN, StreamClient, last_recorded_timepoint, run_streams
 
 KEY = "test-stream-key-0123456789"
 
@@ -390,9 +390,10 @@ async def test_circuit_breaker_opens_then_a_healthy_connection_resets_it(serve, 
                           clock=FixedClock(), breaker_threshold=3)
     await follow(client, lambda: len(sleeps.delays) == 6)
     assert sleeps.delays[6:] == []
-    # Failures 1-2 draw from [0, 1] and [0, 2]; the third opens the breaker: a full cooldown.
+    # Failures 1-2 draw from [0, 1] and [0, 2]; the third opens the breaker: a full cooldown,
+    # BREAKER_COOLDOWN rather than MAX_RETRY_DELAY, so a blip doesn't cost five minutes of stream.
     assert sleeps.delays[0] <= 1.0 and sleeps.delays[1] <= 2.0
-    assert sleeps.delays[2] == 300.0 and sleeps.delays[3] == 300.0
+    assert sleeps.delays[2] == BREAKER_COOLDOWN == 30.0 and sleeps.delays[3] == 30.0
     # Connection 5 delivered an event and closed cleanly: the series starts again.
     assert sleeps.delays[4] <= 1.0 and sleeps.delays[5] <= 2.0
     assert client.breaker.times_opened == 2
@@ -462,11 +463,15 @@ async def test_a_session_with_a_total_timeout_does_not_cut_the_stream(serve, led
     assert len(script.requests) == 1
 
 
-@pytest.mark.parametrize("healthy_after, gives_up", [(0.1, False), (60.0, True)])
-async def test_a_long_quiet_connection_counts_as_healthy(serve, ledger, healthy_after,
-                                                         gives_up) -> None:
-    # Each connection: heartbeats for 0.2 s, no events, then a clean close.
-    script = Script([b"\n", 0.1, b"\n", 0.1])
+@pytest.mark.parametrize("body, healthy_after, gives_up", [
+    ([b"\n", 0.1, b"\n", 0.1], 0.1, False),  # up longer than healthy_after
+    ([b"\n", 0.1, b"\n", 0.1], 60.0, False),  # short, but the stream spoke, then closed cleanly
+    ([0.2], 60.0, True),  # short and silent: a 200 that never said anything is a failure
+])
+async def test_a_quiet_connection_that_spoke_or_lasted_counts_as_healthy(serve, ledger, body, healthy_after,
+                                                                         gives_up) -> None:
+    # Each connection: heartbeats (or nothing) for 0.2 s, no events, then a clean close.
+    script = Script(body)
     url = await serve(script)
     client = StreamClient(make_settings(url, max_retries=2), ledger, url=url, sleep=Sleeps(),
                           healthy_after=healthy_after)
