@@ -7,10 +7,11 @@ over the whole interval, so a fleet that lost the stream at the same instant
 does not come back at the same instant.
 
 A circuit breaker sits on top: after `threshold` consecutive failures it
-opens, and the next attempt waits the breaker's whole `cooldown` (a fixed,
-long pause, not a draw that may come out near zero). The attempt after the
+opens, and the next attempt waits the breaker's whole `cooldown` (a fixed
+pause, not a draw that may come out near zero). The attempt after the
 cooldown is a probe (half-open); success closes the breaker, failure opens it
-again. The random source and the clock are injected, so tests draw known
+again for twice as long, up to `max_cooldown`: a blip costs a short pause, a
+long outage is probed ever more gently. The random source and the clock are injected, so tests draw known
 numbers and never sleep.
 """
 
@@ -63,11 +64,13 @@ class BreakerState(enum.Enum):
 class CircuitBreaker:
     """Opens after `threshold` consecutive failures; half-open once `cooldown` has passed."""
 
-    def __init__(self, threshold: int, cooldown: float, clock: Callable[[], float]) -> None:
+    def __init__(self, threshold: int, cooldown: float, clock: Callable[[], float],
+                 max_cooldown: float | None = None) -> None:
         if threshold < 1:
             raise ValueError("threshold must be at least 1")
         self.threshold = threshold
-        self.cooldown = cooldown
+        self.base_cooldown = self.cooldown = cooldown
+        self.max_cooldown = max(cooldown, max_cooldown if max_cooldown is not None else cooldown)
         self.clock = clock
         self.failures = 0
         self.opened_at: float | None = None
@@ -91,6 +94,8 @@ class CircuitBreaker:
         """Record a failure; True when this failure (re)opened the breaker."""
         self.failures += 1
         if self.opened_at is not None or self.failures >= self.threshold:
+            if self.opened_at is not None:  # the probe failed too: wait twice as long, up to the cap
+                self.cooldown = min(self.cooldown * 2, self.max_cooldown)
             self.opened_at = self.clock()
             self.times_opened += 1
             return True
@@ -99,3 +104,4 @@ class CircuitBreaker:
     def success(self) -> None:
         self.failures = 0
         self.opened_at = None
+        self.cooldown = self.base_cooldown

@@ -25,8 +25,9 @@ Why it is shaped this way:
   (one that delivered an event, stayed up `healthy_after` seconds, or was
   closed cleanly by the server after sending anything, heartbeats included),
   and more than `max_retries` failures in a row raise `StreamGone`. The
-  breaker's cooldown is at most `BREAKER_COOLDOWN`: a blip of a few seconds
-  must not cost five minutes of stream. 401/403 raise
+  breaker's first cooldown is `BREAKER_COOLDOWN` (a blip of a few seconds must
+  not cost five minutes of stream), doubling while its probes fail, up to
+  `max_retry_delay`. 401/403 raise
   `Unauthorized` at once: retrying a wrong key only risks a ban.
 - The key goes only into the Authorization header: never into an entry, a
   log line or an error message.
@@ -62,7 +63,7 @@ log = logging.getLogger(__name__)
 
 _NEVER = float("inf")
 RATE_LIMITED_DELAY = 60.0  # a 429 on connect waits at least this long ("back off for minutes")
-BREAKER_COOLDOWN = 30.0  # an open breaker's wait: long enough to stop hammering, short after a blip
+BREAKER_COOLDOWN = 30.0  # an open breaker's first wait: long enough to stop hammering, short after a blip
 _KEY_HINT = "COMPANIES_HOUSE_STREAM_KEY (or COMPANIES_HOUSE_API_KEY, which it falls back to)"
 
 Sleep = Callable[[float], Awaitable[object]]
@@ -121,7 +122,7 @@ class StreamClient:
         self.healthy_after = healthy_after
         self.backoff = Backoff(settings.initial_retry_delay, settings.max_retry_delay, rng)
         self.breaker = CircuitBreaker(breaker_threshold, min(settings.max_retry_delay, BREAKER_COOLDOWN),
-                                      self.clock.now)
+                                      self.clock.now, max_cooldown=settings.max_retry_delay)
         self.stats = StreamStats(stream=self.stream)
         self._live_next = False  # after a 416: the next connection goes live, whatever we hold
 

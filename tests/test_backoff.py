@@ -64,3 +64,20 @@ def test_breaker_opens_after_threshold_then_half_opens_after_cooldown() -> None:
     assert breaker.times_opened == 2
     breaker.success()
     assert breaker.state is BreakerState.CLOSED and breaker.failures == 0
+
+
+def test_a_failing_probe_doubles_the_cooldown_up_to_the_cap_and_success_resets_it():
+    clock = FixedClock(0)
+    breaker = CircuitBreaker(2, 30.0, clock.now, max_cooldown=100.0)
+    assert not breaker.failure() and breaker.failure()  # the second failure opens it: 30 s
+    assert breaker.remaining() == 30.0
+    waits = []
+    for _ in range(4):  # each failed probe after the cooldown: 60, 100 (cap), 100, 100
+        clock.advance(breaker.remaining())
+        assert breaker.state is BreakerState.HALF_OPEN
+        assert breaker.failure()
+        waits.append(breaker.remaining())
+    assert waits == [60.0, 100.0, 100.0, 100.0]
+    breaker.success()
+    assert breaker.state is BreakerState.CLOSED
+    assert not breaker.failure() and breaker.failure() and breaker.remaining() == 30.0  # from the start again

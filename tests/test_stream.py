@@ -393,7 +393,8 @@ async def test_circuit_breaker_opens_then_a_healthy_connection_resets_it(serve, 
     # Failures 1-2 draw from [0, 1] and [0, 2]; the third opens the breaker: a full cooldown,
     # BREAKER_COOLDOWN rather than MAX_RETRY_DELAY, so a blip doesn't cost five minutes of stream.
     assert sleeps.delays[0] <= 1.0 and sleeps.delays[1] <= 2.0
-    assert sleeps.delays[2] == BREAKER_COOLDOWN == 30.0 and sleeps.delays[3] == 30.0
+    # The probe after it failed too: twice as long (up to MAX_RETRY_DELAY).
+    assert sleeps.delays[2] == BREAKER_COOLDOWN == 30.0 and sleeps.delays[3] == 60.0
     # Connection 5 delivered an event and closed cleanly: the series starts again.
     assert sleeps.delays[4] <= 1.0 and sleeps.delays[5] <= 2.0
     assert client.breaker.times_opened == 2
