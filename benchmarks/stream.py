@@ -158,6 +158,35 @@ async def bench_stream(ledger: Ledger, server: list[str], n: int, batch_size: in
         await proc.wait()
 
 
+def bench_logging(entries: list, folder: str, rounds: int, batch_size: int) -> None:
+    """What the worker's log observer (`ledger_logging`, after every commit) adds to the append path.
+
+    Appends with projections, as the worker does, three ways: no observer (the
+    baseline, same run), the observer at INFO with seed 003's 10% sampling
+    writing JSON lines to /dev/null, and at WARNING (only failures would log).
+    """
+    import logging
+
+    from eventlog import ledger_logging
+    from eventlog.logs import setup_logging
+
+    n = len(entries)
+    with open(os.devnull, "w") as devnull:
+        for level in (None, "INFO", "WARNING"):
+            times = []
+            for r in range(rounds):
+                ledger = fresh_ledger(folder, f"log{level}{r}", True)
+                if level is not None:
+                    setup_logging(level, stream=devnull, json_lines=True, sample_rate=0.1)
+                    ledger_logging.attach(ledger, Settings(log_sample_rate=0.1))
+                times.append(bench_raw_append(ledger, entries, batch_size))
+                logging.getLogger().handlers.clear()
+            mid = statistics.median(t for t, _ in times)
+            cpu = statistics.median(c for _, c in times)
+            label = "no log observer (baseline)" if level is None else f"log observer at {level}, 10% sampled"
+            print(f"  append + projections, {label:<40} {rate(n, mid, cpu)}")
+
+
 def rate(n: int, seconds: float, cpu: float) -> str:
     return f"{n / seconds:>9,.0f} events/s ({seconds:5.2f} s) {n / cpu:>9,.0f} per CPU-s"
 
@@ -171,7 +200,16 @@ async def main() -> None:
                         help="each row is the median of this many interleaved runs")
     parser.add_argument("--no-projections", action="store_true",
                         help="skip the rows with projections.attach (they take the longest)")
+    parser.add_argument("--logging-only", action="store_true",
+                        help="only what the worker's log observer adds to appends with projections")
     args = parser.parse_args()
+    if args.logging_only:
+        body = make_body(args.events)
+        print(f"{args.events:,} company-profile events, batches of {args.batch_size}, median of {args.rounds} "
+              f"rounds; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        with tempfile.TemporaryDirectory() as folder:
+            bench_logging(bench_parse(body)[2], folder, args.rounds, args.batch_size)
+        return
     n, batch = args.events, args.batch_size
     burst = max(batch, Settings().buffer_size)  # how big the client lets a batch grow in a burst
     try:
