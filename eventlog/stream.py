@@ -23,7 +23,8 @@ Why it is shaped this way:
 - Failures back off with full jitter behind a circuit breaker (`backoff.py`);
   the count of consecutive failures resets only after a healthy connection
   (one that delivered an event, stayed up `healthy_after` seconds, or was
-  closed cleanly by the server after sending anything, heartbeats included),
+  closed cleanly by the server after sending anything, heartbeats included,
+  and lasting `QUIET_HEALTHY_AFTER` seconds),
   and more than `max_retries` failures in a row raise `StreamGone`. The
   breaker's first cooldown is `BREAKER_COOLDOWN` (a blip of a few seconds must
   not cost five minutes of stream), doubling while its probes fail, up to
@@ -64,6 +65,7 @@ log = logging.getLogger(__name__)
 _NEVER = float("inf")
 RATE_LIMITED_DELAY = 60.0  # a 429 on connect waits at least this long ("back off for minutes")
 BREAKER_COOLDOWN = 30.0  # an open breaker's first wait: long enough to stop hammering, short after a blip
+QUIET_HEALTHY_AFTER = 10.0  # a connection that spoke and was closed cleanly after this long is healthy
 _KEY_HINT = "COMPANIES_HOUSE_STREAM_KEY (or COMPANIES_HOUSE_API_KEY, which it falls back to)"
 
 Sleep = Callable[[float], Awaitable[object]]
@@ -110,7 +112,7 @@ class StreamClient:
                  session: aiohttp.ClientSession | None = None, sleep: Sleep = asyncio.sleep,
                  rng: random.Random | None = None, clock: Clock | None = None,
                  max_line: int = DEFAULT_MAX_LINE, breaker_threshold: int = 5,
-                 healthy_after: float = 60.0) -> None:
+                 healthy_after: float = 60.0, quiet_healthy_after: float = QUIET_HEALTHY_AFTER) -> None:
         self.settings = settings
         self.ledger = ledger
         self.url = url
@@ -120,6 +122,7 @@ class StreamClient:
         self.clock = clock or SystemClock()
         self.max_line = max_line
         self.healthy_after = healthy_after
+        self.quiet_healthy_after = quiet_healthy_after
         self.backoff = Backoff(settings.initial_retry_delay, settings.max_retry_delay, rng)
         self.breaker = CircuitBreaker(breaker_threshold, min(settings.max_retry_delay, BREAKER_COOLDOWN),
                                       self.clock.now, max_cooldown=settings.max_retry_delay)
@@ -313,9 +316,13 @@ class StreamClient:
             stats.partial_lines += 1 if splitter.discard() else 0
         # A clean close after the stream spoke (a quiet stream's heartbeats, behind a proxy that
         # closes idle connections) is normal, not a failure towards MAX_RETRIES.
+        # It must still have lasted a while: a server that sends a byte and hangs up at once would
+        # otherwise reset the backoff every time and be reconnected to about once a second, forever.
+        lasted = time.monotonic() - opened
         healthy = (stats.events_seen > events_before
-                   or time.monotonic() - opened >= self.healthy_after
-                   or (heard and reason == "closed by server"))
+                   or lasted >= self.healthy_after
+                   or (heard and reason == "closed by server" and lasted >= min(self.quiet_healthy_after,
+                                                                                 self.healthy_after)))
         raise _Ended(reason, healthy=healthy)
 
     def _flush(self, batch: list[Entry]) -> None:

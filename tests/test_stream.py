@@ -464,18 +464,19 @@ async def test_a_session_with_a_total_timeout_does_not_cut_the_stream(serve, led
     assert len(script.requests) == 1
 
 
-@pytest.mark.parametrize("body, healthy_after, gives_up", [
-    ([b"\n", 0.1, b"\n", 0.1], 0.1, False),  # up longer than healthy_after
-    ([b"\n", 0.1, b"\n", 0.1], 60.0, False),  # short, but the stream spoke, then closed cleanly
-    ([0.2], 60.0, True),  # short and silent: a 200 that never said anything is a failure
+@pytest.mark.parametrize("body, healthy_after, quiet_after, gives_up", [
+    ([b"\n", 0.1, b"\n", 0.1], 0.1, 10.0, False),  # up longer than healthy_after
+    ([b"\n", 0.1, b"\n", 0.1], 60.0, 0.1, False),  # short, but it spoke for a while, then closed cleanly
+    ([b"\n"], 60.0, 10.0, True),  # one byte and an instant hang-up: a failure, or we'd reconnect forever
+    ([0.2], 60.0, 0.1, True),  # silent: a 200 that never said anything is a failure
 ])
 async def test_a_quiet_connection_that_spoke_or_lasted_counts_as_healthy(serve, ledger, body, healthy_after,
-                                                                         gives_up) -> None:
-    # Each connection: heartbeats (or nothing) for 0.2 s, no events, then a clean close.
+                                                                         quiet_after, gives_up) -> None:
+    # Each connection: heartbeats (or nothing) for a moment, no events, then a clean close.
     script = Script(body)
     url = await serve(script)
     client = StreamClient(make_settings(url, max_retries=2), ledger, url=url, sleep=Sleeps(),
-                          healthy_after=healthy_after)
+                          healthy_after=healthy_after, quiet_healthy_after=quiet_after)
     stop = asyncio.Event()
     task = asyncio.create_task(client.run(stop))
     await until(lambda: len(script.requests) >= 5 or task.done())
