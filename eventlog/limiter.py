@@ -38,6 +38,7 @@ __all__ = ["SlidingWindowLimiter", "Decision", "clamp_reset", "EMERGENCY_WINDOWS
 
 _FORBIDDEN_COOLDOWN = 300.0  # a 403 (the IP limit) is treated as a 429 of five minutes
 EMERGENCY_WINDOWS = 12  # rate-limit incidents count over this many windows (an hour at 300 s)
+_EMERGENCY_MARGIN = 600.0  # > any request's latency, plus time for the first request after the hold
 PROBE_WAIT = 0.2  # how often a lane looks again while the request after a cooldown is out
 
 
@@ -97,7 +98,11 @@ class SlidingWindowLimiter:
         Cached until the set of recent 429/403 rows changes.
         """
         now = self.clock.now()
-        reach = max(2 * max(self.window, _FORBIDDEN_COOLDOWN) + 60, EMERGENCY_WINDOWS * self.window)
+        # An emergency stop holds EMERGENCY_WINDOWS windows from its answer, which may come long after
+        # the send this row is timed by; and the request after the hold must still go alone: so the
+        # refusals stay in sight a margin beyond the hold.
+        reach = max(2 * max(self.window, _FORBIDDEN_COOLDOWN) + 60,
+                    EMERGENCY_WINDOWS * self.window + _EMERGENCY_MARGIN)
         horizon = now - reach - self.slack
         row = self.conn.execute(
             "SELECT count(*), min(id), max(id) FROM api_rate_limit_log "

@@ -225,3 +225,35 @@ def test_an_emergency_stop_holds_every_call_for_an_hour_whoever_starts_next(conn
     assert restarted.check().wait == pytest.approx(1)
     clock.set(T0 + hold + 0.5)
     assert restarted.check().wait == 0  # an hour on, calls resume (one alone first: see above)
+
+
+def test_the_hold_runs_from_a_slow_answer_and_the_first_request_after_it_goes_alone(conn):
+    """The 429 row is timed by its send; the hold by the stop's answer, 30 s later here."""
+    from eventlog.entries import EmergencyStopped, RateLimited, RequestQueued, RequestSent
+    from eventlog.ledger import Ledger
+    from eventlog.limiter import EMERGENCY_WINDOWS, PROBE_WAIT
+
+    import projections
+
+    clock = FixedClock(T0)
+    ledger = Ledger(conn, clock)
+    projections.attach(ledger)
+    company = "00000001"
+
+    def send(rid: str) -> None:
+        ledger.append_many([RequestQueued(request_id=rid, kind="profile", company_number=company),
+                            RequestSent(request_id=rid, kind="profile", company_number=company, path="/c")])
+
+    send("r")
+    clock.set(T0 + 30)  # a slow 429
+    ledger.append_many([RateLimited(request_id="r", kind="profile", company_number=company, status=429,
+                                    elapsed_ms=30000, cooldown_until=from_epoch(T0 + 40)),
+                        EmergencyStopped(reason="3 incidents", violations=3)])
+    lim = SlidingWindowLimiter(conn, clock, limit=600, window=300, slack=2)
+    end = T0 + 30 + EMERGENCY_WINDOWS * 300
+    clock.set(end - 20)
+    assert lim.check().why == "after an emergency stop" and lim.check().wait == pytest.approx(20)
+    clock.set(end + 5)
+    assert lim.check().wait == 0
+    send("first-after")  # the key may still be refused: this one goes alone
+    assert lim.check().wait == PROBE_WAIT
