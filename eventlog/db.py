@@ -94,10 +94,11 @@ def connect(
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
         except (apsw.ReadOnlyError, apsw.CantOpenError):
-            if not readonly or os.access(p.parent, os.W_OK):
+            # SQLite keeps -wal and -shm beside the real file, wherever a symlink points from
+            if not readonly or os.access(p.resolve().parent, os.W_OK):
                 raise
             conn.close()
-            conn = _read_only_folder(p, busy_timeout_ms)
+            conn = _read_only_folder(p.resolve(), busy_timeout_ms)
         from .migrate import refuse_foreign, refuse_newer
 
         refuse_newer(conn)
@@ -120,7 +121,7 @@ def _read_only_folder(p: Path, busy_timeout_ms: int) -> apsw.Connection:
     would not see it. With a `-wal` there, the newest commits may be only in it,
     and that can't be read without a `-shm`.
     """
-    folder = p.resolve().parent
+    folder = p.parent  # `p` is resolved: the real file's folder
     nobody_writes = bool(os.statvfs(folder).f_flag & os.ST_RDONLY) or not os.stat(folder).st_mode & 0o222
     if not nobody_writes:
         raise DatabaseReadOnly(f"cannot read {p}: it is in WAL mode, in a folder this user can't write but its "

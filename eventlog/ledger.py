@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import uuid
 from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
@@ -94,7 +95,8 @@ class Ledger:
         self.clock = clock or SystemClock()
         self.on_append: list[AppendHook] = list(on_append)
         # Called with the same records once the transaction has committed (never for one rolled
-        # back): for what must only describe facts the ledger holds, such as log lines. Must not raise.
+        # back): for what must only describe facts the ledger holds, such as log lines. One that raises
+        # is logged at DEBUG and skipped: the append did commit.
         self.after_commit: list[AppendHook] = []
 
     # --- appending -----------------------------------------------------------
@@ -118,7 +120,10 @@ class Ledger:
                     hook(self.conn, tx.records)
         if tx.records:
             for hook in self.after_commit:
-                hook(self.conn, tx.records)
+                try:
+                    hook(self.conn, tx.records)
+                except Exception:  # committed is committed: a failing observer must not look like a failed append
+                    logging.getLogger(__name__).debug("after_commit hook %r failed", hook, exc_info=True)
 
     # --- reading -------------------------------------------------------------
 

@@ -359,6 +359,9 @@ async def _sessions(settings: Settings, conn, duration: float | None,
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        # The stop is under way: a second SIGTERM (a deploy's) must not kill the teardown and hide
+        # its exit code. Ctrl-C stays a way out. The CLI restores both when it is done.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if health is not None:
             await health.stop()
 
@@ -405,11 +408,12 @@ def _on_signal(worker: Worker, sig: signal.Signals) -> None:
     worker.stop.set()
 
 
-class StoppedBeforeStart(BaseException):
+class StoppedBeforeStart(KeyboardInterrupt):
     """SIGTERM or Ctrl-C while starting up (config, migrate, catch-up, simulator): nothing appended yet.
 
-    A BaseException, like KeyboardInterrupt, so no `except Exception` on the
-    way can swallow it; transactions it interrupts roll back.
+    A KeyboardInterrupt, so nothing on the way can swallow it: not an `except
+    Exception`, and not asyncio, which re-raises only KeyboardInterrupt and
+    SystemExit out of a callback. Transactions it interrupts roll back.
     """
 
 

@@ -382,3 +382,17 @@ def test_read_memory_does_not_grow_with_the_ledger(ledger):
     # ~9 MB of entries are read; the reader holds one batch (~100 KB) at a time.
     assert peak_big < 1.5 * peak_small + 64 * 1024, (peak_small, peak_big)
     assert peak_big < 2 * 1024 * 1024
+
+
+def test_an_after_commit_hook_that_raises_does_not_fail_the_append(ledger):
+    """Committed is committed: the caller must not think the append failed, and later hooks still run."""
+    from eventlog.entries import StreamConnected
+
+    seen = []
+
+    def broken(conn, records):
+        raise RuntimeError("observer bug")
+
+    ledger.after_commit.extend([broken, lambda conn, records: seen.extend(r.position for r in records)])
+    appended = ledger.append(StreamConnected(stream="companies", from_timepoint=None))
+    assert appended.new and ledger.head() == appended.position and seen == [appended.position]
