@@ -441,4 +441,8 @@ def run_worker(settings: Settings, *, simulate: bool = False, duration: float | 
     if not simulate and not settings.api_key:
         raise ConfigError("COMPANIES_HOUSE_API_KEY is not set: set it to your Companies House key, "
                           "or run `python cli.py ingest --simulate` to use the built-in simulator")
-    return asyncio.run(_main(settings, simulate, duration, report, progress_interval))
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        return asyncio.run(_main(settings, simulate, duration, report, progress_interval))
+    finally:
+        signal.signal(signal.SIGTERM, before)  # the teardown ignored a second SIGTERM; no longer
