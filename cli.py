@@ -49,9 +49,9 @@ def settings_from(**flags: Any):
     """Flags, then environment, then the `--config` file, then defaults; logging set up to match."""
     import os
 
-    from eventlog.configfile import read_config_file
-    from eventlog.logs import setup_logging
-    from eventlog.settings import load_settings
+    from eventlog.config.file import read_config_file
+    from eventlog.ops.logs import setup_logging
+    from eventlog.config.settings import load_settings
 
     path = _config_path()
     file_values = read_config_file(path) if path else None
@@ -84,8 +84,8 @@ def migrate(database_path: str | None) -> None:
     Example:
         python cli.py migrate --db companies.db
     """
-    from eventlog.db import connect
-    from eventlog.migrate import current_version, migrate as run
+    from eventlog.ledger.db import connect
+    from eventlog.ledger.migrate import current_version, migrate as run
 
     settings = settings_from(database_path=database_path)
     conn = connect(settings.database_path)
@@ -118,7 +118,7 @@ def ingest(database_path: str | None, simulate: bool, duration: float | None, pr
     Example:
         python cli.py ingest --simulate --duration 60
     """
-    from eventlog.worker import StoppedBeforeStart, early_stop_signals, run_worker
+    from eventlog.worker.runtime import StoppedBeforeStart, early_stop_signals, run_worker
 
     try:
         with early_stop_signals():  # until the worker's own handlers take over
@@ -197,7 +197,7 @@ def backfill(database_path: str | None, source, name: str | None, expires_days: 
     Example:
         python cli.py backfill companies.txt --name officer-import
     """
-    from eventlog.backfill import create_backfill
+    from eventlog.commands.backfill import create_backfill
 
     settings = settings_from(database_path=database_path)
     batch_id, count, rejected = create_backfill(settings.database_path, source, name or source.name,
@@ -218,7 +218,7 @@ def status(database_path: str | None, target: int, as_json: bool) -> None:
     Example:
         python cli.py status --target 10000
     """
-    from eventlog.status import run_status
+    from eventlog.ops.status_report import run_status
 
     try:
         settings = settings_from(database_path=database_path)
@@ -249,7 +249,7 @@ def replay(database_path: str | None, only: str | None, verify: bool, jobs: int 
         python cli.py replay --verify
         python cli.py replay --jobs 1      # one process, as on a one-core machine
     """
-    from projections.replay_command import run_replay
+    from eventlog.commands.replay import run_replay
 
     settings = settings_from(database_path=database_path)
     sys.exit(run_replay(settings.database_path, only, verify, show_progress=sys.stderr.isatty(), jobs=jobs))
@@ -263,7 +263,7 @@ def replay(database_path: str | None, only: str | None, verify: bool, jobs: int 
               help="Requests allowed per window (default: the last worker.started's, else 600).")
 @click.option("--window", type=click.FloatRange(min=0.001), default=None,
               help="Window in seconds (default: the last worker.started's, else 300).")
-@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON (keys: eventlog/audit.md).")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON (keys: eventlog/audit/report.md).")
 @click.option("--plot", default=None, metavar="FILE", help="Draw requests per window to FILE.png/.svg (needs the plot extra).")
 def audit(database_path: str | None, since: str | None, until: str | None, limit: int | None,
           window: float | None, as_json: bool, plot: str | None) -> None:
@@ -277,7 +277,7 @@ def audit(database_path: str | None, since: str | None, until: str | None, limit
         python cli.py audit --db companies.db
         python cli.py audit --json --window 300 --limit 600
     """
-    from eventlog.audit import run_audit
+    from eventlog.audit.run import run_audit
 
     try:
         settings = settings_from(database_path=database_path)
@@ -301,7 +301,7 @@ def config_cmd(database_path: str | None) -> None:
     """
     import os
 
-    from eventlog.configfile import read_config_file, render_effective
+    from eventlog.config.file import read_config_file, render_effective
 
     flags = {"database_path": database_path}
     settings = settings_from(**flags)
@@ -348,7 +348,7 @@ def export(database_path: str | None, out: str, fmt: str) -> None:
         python cli.py export companies.csv
         python cli.py export --format jsonl companies.jsonl
     """
-    from eventlog.export import export as run
+    from eventlog.dataset.export import export as run
 
     settings = settings_from(database_path=database_path)
     progress, close = _progress_bar("exporting")
@@ -373,7 +373,7 @@ def backup(database_path: str | None, out: str) -> None:
     Example:
         python cli.py backup /var/data/backups/companies-$(date +%F).db
     """
-    from eventlog.export import backup as run
+    from eventlog.dataset.export import backup as run
 
     settings = settings_from(database_path=database_path)
     progress, close = _progress_bar("backing up")

@@ -1,4 +1,4 @@
-"""Builds the one compiled part, the chain extension (eventlog/chainext), if it can.
+"""Builds the one compiled part, the chain extension (eventlog/ledger/chainext), if it can.
 
 Everything else is in pyproject.toml. The extension is a SQLite loadable extension (C, SHA-256
 from OpenSSL's libcrypto): it needs a C compiler and the OpenSSL and SQLite headers (Debian:
@@ -39,10 +39,10 @@ class OptionalBuildExt(build_ext):
 setup(
     ext_modules=[
         Extension(
-            "eventlog.chainext._chledger",
-            sources=[f"eventlog/chainext/{name}" for name in _SOURCES],
-            depends=["eventlog/chainext/chledger.h", "eventlog/chainext/json_fields.h",
-                     "eventlog/chainext/strmap.h"],
+            "eventlog.ledger.chainext._chledger",
+            sources=[f"eventlog/ledger/chainext/{name}" for name in _SOURCES],
+            depends=["eventlog/ledger/chainext/chledger.h", "eventlog/ledger/chainext/json_fields.h",
+                     "eventlog/ledger/chainext/strmap.h"],
             libraries=["crypto"],
             # only the entry points are exported (sqlite3_chledger_init, chledger_window_counts)
             extra_compile_args=[] if sys.platform == "win32" else ["-fvisibility=hidden"],

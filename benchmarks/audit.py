@@ -127,7 +127,7 @@ def send_times(db: str):
 
     import apsw
 
-    from eventlog.audit_time import to_us
+    from eventlog.audit.timestamps import to_us
 
     conn = apsw.Connection(db, flags=apsw.SQLITE_OPEN_READONLY)
     conn.execute("PRAGMA mmap_size=17179869184")
@@ -141,8 +141,8 @@ def measure(name: str, db: str) -> dict:
     out: dict = {"load": " ".join(f"{x:.1f}" for x in os.getloadavg())}
     with PeakSampler() as peak:
         if name in ("window", "window-c"):
-            from eventlog import native_chain
-            from eventlog.audit_windows import window_stats
+            from eventlog.ledger import native as native_chain
+            from eventlog.audit.windows import window_stats
 
             times, out["read_s"], out["read_cpu_s"] = _timed(lambda: send_times(db))
             if name == "window":  # all in Python, as without the extension
@@ -158,8 +158,8 @@ def measure(name: str, db: str) -> dict:
             floats = [t / 1e6 for t in send_times(db)]
             out["max"], out["wall_s"], out["cpu_s"] = _timed(lambda: max_in_any_window(floats, 300.0))
         elif name in ("audit", "audit-1", "audit-py", "audit-py-1"):
-            from eventlog.audit import collect
-            from eventlog.audit_result import build_report
+            from eventlog.audit.run import collect
+            from eventlog.audit.assemble import build_report
 
             data, out["wall_s"], out["cpu_s"] = _timed(
                 lambda: collect(db, jobs=1 if name.endswith("-1") else None))
@@ -175,8 +175,8 @@ def measure(name: str, db: str) -> dict:
             out["chain_ok"], out["entries"] = report.chain.ok, report.chain.checked
             out["table_ok"], out["sent"] = report.table.ok, report.requests.sent
         elif name in ("verify", "verify-py"):
-            from eventlog.db import connect
-            from eventlog.ledger import Ledger
+            from eventlog.ledger.db import connect
+            from eventlog.ledger.store import Ledger
 
             rep, out["wall_s"], out["cpu_s"] = _timed(lambda: Ledger(connect(db, readonly=True)).verify())
             out["chain_ok"], out["entries"] = rep.ok, rep.checked
@@ -204,7 +204,7 @@ def warm(path: str) -> None:
 
 
 def report(requests: int, names: list[str]) -> dict[str, dict]:
-    from eventlog import native_chain
+    from eventlog.ledger import native as native_chain
 
     db, built = ensure_fixture(requests)
     size_gb = os.path.getsize(db) / 1e9

@@ -18,8 +18,8 @@ import uuid
 import msgspec
 
 from eventlog.clock import from_epoch
-from eventlog.db import connect
-from eventlog.entries import (
+from eventlog.ledger.db import connect
+from eventlog.ledger.entries import (
     RateLimited,
     RequestQueued,
     RequestSent,
@@ -28,8 +28,8 @@ from eventlog.entries import (
     WorkerStarted,
     encode,
 )
-from eventlog.ledger import GENESIS, chain_hash
-from eventlog.migrate import migrate
+from eventlog.ledger.store import GENESIS, chain_hash
+from eventlog.ledger.migrate import migrate
 
 __all__ = ["FIXTURE_VERSION", "fixture_path", "build_fixture"]
 

@@ -21,7 +21,7 @@ from typing import Iterator
 
 import msgspec
 
-from eventlog.entries import RequestSent, StreamEvent
+from eventlog.ledger.entries import RequestSent, StreamEvent
 
 __all__ = [
     "Stopwatch",

@@ -45,10 +45,10 @@ from benchmarks.common import (  # noqa: E402
     Stopwatch, fresh_db, load_average, peak_rss_mb, per_second, request_sent, rss_mb, small_stream_event, stopwatch,
 )
 from eventlog.clock import SystemClock, from_epoch  # noqa: E402
-from eventlog.db import connect, transaction  # noqa: E402
-from eventlog.entries import AnyEntry, Entry, encode  # noqa: E402
-from eventlog.ledger import Ledger  # noqa: E402
-from eventlog.migrate import migrate  # noqa: E402
+from eventlog.ledger.db import connect, transaction  # noqa: E402
+from eventlog.ledger.entries import AnyEntry, Entry, encode  # noqa: E402
+from eventlog.ledger.store import Ledger  # noqa: E402
+from eventlog.ledger.migrate import migrate  # noqa: E402
 
 POOL = 10_000
 APPEND_GOAL = 0.50

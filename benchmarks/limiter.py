@@ -24,9 +24,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from eventlog.clock import FixedClock, from_epoch  # noqa: E402
-from eventlog.db import connect  # noqa: E402
-from eventlog.limiter import SlidingWindowLimiter  # noqa: E402
-from eventlog.migrate import migrate  # noqa: E402
+from eventlog.ledger.db import connect  # noqa: E402
+from eventlog.worker.limiter import SlidingWindowLimiter  # noqa: E402
+from eventlog.ledger.migrate import migrate  # noqa: E402
 from eventlog.simulator import FixedWindowLimiter, max_in_any_window  # noqa: E402
 
 T0 = 1_700_000_000.0

@@ -36,13 +36,13 @@ import msgspec
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eventlog.clock import FixedClock  # noqa: E402
-from eventlog.db import connect  # noqa: E402
-from eventlog.entries import (  # noqa: E402
+from eventlog.ledger.db import connect  # noqa: E402
+from eventlog.ledger.entries import (  # noqa: E402
     BackfillCreated, RateLimited, RequestAbandoned, RequestQueued, RequestSent, ResponseReceived,
     StreamConnected, StreamEvent, TransportError, WorkerStarted,
 )
-from eventlog.ledger import Ledger  # noqa: E402
-from eventlog.migrate import migrate  # noqa: E402
+from eventlog.ledger.store import Ledger  # noqa: E402
+from eventlog.ledger.migrate import migrate  # noqa: E402
 from projections.testing import STRIKE_OFF, officer, officers_page, profile  # noqa: E402
 
 WORDS = ("NORTH", "ACME", "THAMES", "OAK", "PHOENIX", "BRIDGE", "ORCHARD", "SUMMIT", "HARBOUR", "VALE")
@@ -229,7 +229,7 @@ def sql_floor(path: str, head: int) -> None:
 
 def timed_replay(conn, head: int, decoded: float, decoded_cpu: float, jobs: int | None) -> None:
     """One replay (serial with jobs=1, or the default split over processes), its rates and memory."""
-    import projections
+    from projections.replay import replay, verify
 
     samples: list[tuple[int, float]] = []
 
@@ -238,7 +238,7 @@ def timed_replay(conn, head: int, decoded: float, decoded_cpu: float, jobs: int 
 
     start_rss = rss_mb()
     with Timer() as t:
-        report = projections.replay(conn, progress=progress, jobs=jobs)
+        report = replay(conn, progress=progress, jobs=jobs)
     peak = max(m for _, m in samples)
     tenth = next((m for d, m in samples if d >= head // 10), samples[-1][1])
     how = "1 process" if report.processes == 1 else f"{report.processes} processes"
@@ -262,8 +262,8 @@ def main() -> None:
 
 
 def run(path: str, entries: int) -> None:
-    import projections
-    from eventlog.ledger import Ledger as L
+    from projections.replay import replay, verify
+    from eventlog.ledger.store import Ledger as L
 
     t = time.perf_counter()
     if not os.path.exists(path):
@@ -294,7 +294,7 @@ def run(path: str, entries: int) -> None:
                         "request_queue", "batch_jobs")}
     print("rows:", ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     t = time.perf_counter()
-    diffs = projections.verify(conn)
+    diffs = verify(conn)
     print(f"verify: {len(diffs)} difference(s) in {time.perf_counter() - t:.1f} s")
     conn.close()
 

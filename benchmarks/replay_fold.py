@@ -40,8 +40,8 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eventlog.db import connect  # noqa: E402
-from eventlog.ledger import Ledger  # noqa: E402
+from eventlog.ledger.db import connect  # noqa: E402
+from eventlog.ledger.store import Ledger  # noqa: E402
 from projections.payloads import decode_profile, raw_text  # noqa: E402
 
 

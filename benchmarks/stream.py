@@ -36,14 +36,14 @@ import msgspec  # noqa: E402
 from aiohttp import web  # noqa: E402
 
 from eventlog.clock import SystemClock  # noqa: E402
-from eventlog.db import connect  # noqa: E402
-from eventlog.entries import StreamEvent  # noqa: E402
-from eventlog.ledger import Ledger  # noqa: E402
-from eventlog.migrate import migrate  # noqa: E402
-from eventlog.ndjson import LineSplitter  # noqa: E402
-from eventlog.settings import Settings  # noqa: E402
-from eventlog.stream import StreamClient  # noqa: E402
-from eventlog.wire import decode_line  # noqa: E402
+from eventlog.ledger.db import connect  # noqa: E402
+from eventlog.ledger.entries import StreamEvent  # noqa: E402
+from eventlog.ledger.store import Ledger  # noqa: E402
+from eventlog.ledger.migrate import migrate  # noqa: E402
+from eventlog.worker.stream.ndjson import LineSplitter  # noqa: E402
+from eventlog.config.settings import Settings  # noqa: E402
+from eventlog.worker.stream.client import StreamClient  # noqa: E402
+from eventlog.worker.stream.wire import decode_line  # noqa: E402
 
 KEY = "sim-key"
 FIRST = 1000
@@ -167,8 +167,8 @@ def bench_logging(entries: list, folder: str, rounds: int, batch_size: int) -> N
     """
     import logging
 
-    from eventlog import ledger_logging
-    from eventlog.logs import setup_logging
+    from eventlog.ops import fact_log as ledger_logging
+    from eventlog.ops.logs import setup_logging
 
     n = len(entries)
     with open(os.devnull, "w") as devnull:

@@ -21,13 +21,13 @@ from typing import Iterator, NamedTuple, Sequence
 
 import apsw
 
-from eventlog.db import transaction
-from eventlog.entries import decode
+from eventlog.ledger.db import transaction
+from eventlog.ledger.entries import decode
 from eventlog.errors import ProjectionsOutdated
-from eventlog.ledger import Ledger, Record
+from eventlog.ledger.store import Ledger, Record
 
-from .batch import Batch
-from .registry import PROJECTORS
+from projections.records import Batch
+from projections.registry import PROJECTORS
 
 __all__ = ["State", "read_states", "apply_records", "read_batches", "set_positions", "attach",
            "catch_up", "check_versions", "ledger_head", "REPLAY_HINT"]

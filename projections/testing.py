@@ -11,10 +11,10 @@ from typing import Any
 import apsw
 import msgspec
 
-from eventlog.entries import ResponseReceived, StreamEvent
+from eventlog.ledger.entries import ResponseReceived, StreamEvent
 
-from .compare import table_checksum
-from .registry import PROJECTORS
+from projections.replay.compare import table_checksum
+from projections.registry import PROJECTORS
 
 __all__ = ["SAMPLE_PROFILE", "STRIKE_OFF", "profile", "stream_event", "officer", "officers_page",
            "response", "snapshot", "PROJECTION_TABLES"]
@@ -108,10 +108,10 @@ class World:
     """
 
     def __init__(self, conn: apsw.Connection, clock: Any, mode: str = "live", step: float = 1.0):
-        from eventlog.ledger import Ledger
+        from eventlog.ledger.store import Ledger
 
-        from .rebuild import replay
-        from .runner import attach, catch_up, check_versions
+        from projections.replay.rebuild import replay
+        from projections.runner import attach, catch_up, check_versions
 
         self.conn, self.clock, self.mode, self.step = conn, clock, mode, step
         self.ledger = Ledger(conn, clock)

@@ -21,10 +21,10 @@ import apsw
 import pytest
 
 from eventlog.clock import FixedClock
-from eventlog.db import connect
-from eventlog.ledger import Ledger
-from eventlog.migrate import migrate
-from eventlog.settings import FIELDS
+from eventlog.ledger.db import connect
+from eventlog.ledger.store import Ledger
+from eventlog.ledger.migrate import migrate
+from eventlog.config.settings import FIELDS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START = 1_700_000_000.0  # 2023-11-14T22:13:20Z

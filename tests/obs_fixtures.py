@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 import apsw
 
 from eventlog.clock import FixedClock, from_epoch
-from eventlog.limiter import SlidingWindowLimiter
-from eventlog.settings import Settings
-from eventlog.stream_stats import StreamStats
+from eventlog.worker.limiter import SlidingWindowLimiter
+from eventlog.config.settings import Settings
+from eventlog.worker.stream.stats import StreamStats
 
 
 def add_company(conn: apsw.Connection, number: str, state: str, *, published: str | None = None,

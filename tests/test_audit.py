@@ -8,8 +8,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from eventlog import audit as audit_module
-from eventlog.audit import audit, run_audit
+from eventlog.audit import run as audit_module
+from eventlog.audit.run import audit, run_audit
 from test_audit_support import AuditLedger
 
 
@@ -137,7 +137,7 @@ def test_queued_after_sending_is_still_an_orphan(book):
 
 
 def test_queued_under_another_event_id_is_traced(book):
-    from eventlog.entries import RequestQueued
+    from eventlog.ledger.entries import RequestQueued
 
     book.at(5).ledger.append(RequestQueued(request_id="custom", kind="profile",
                                            company_number="00000001"), "my-own-id")
@@ -392,8 +392,8 @@ def test_bad_or_inverted_since_until_are_one_line_naming_the_option(tmp_path):
     import sys
     from pathlib import Path
 
-    from eventlog.db import connect
-    from eventlog.migrate import migrate
+    from eventlog.ledger.db import connect
+    from eventlog.ledger.migrate import migrate
 
     db = tmp_path / "a.db"
     migrate(connect(db))

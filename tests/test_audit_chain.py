@@ -7,14 +7,14 @@ import hashlib
 import apsw
 import pytest
 
-from eventlog import audit as audit_module
-from eventlog import audit_scan
-from eventlog.audit import audit
-from eventlog.audit_chain import MESSAGE_SQL, formula_agrees
+from eventlog.audit import run as audit_module
+from eventlog.audit import scan as audit_scan
+from eventlog.audit.run import audit
+from eventlog.ledger.chain import MESSAGE_SQL, formula_agrees
 import msgspec
 
-from eventlog.entries import RequestQueued, StreamEvent, StreamLineRejected
-from eventlog.ledger import GENESIS, Ledger, chain_hash
+from eventlog.ledger.entries import RequestQueued, StreamEvent, StreamLineRejected
+from eventlog.ledger.store import GENESIS, Ledger, chain_hash
 from test_audit_support import AuditLedger
 
 

@@ -6,8 +6,8 @@ import importlib.util
 
 import pytest
 
-from eventlog import audit_plot
-from eventlog.audit import run_audit
+from eventlog.audit import plot as audit_plot
+from eventlog.audit.run import run_audit
 from test_audit_support import AuditLedger
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import apsw
 
-from eventlog.audit_time import from_us, to_us
+from eventlog.audit.timestamps import from_us, to_us
 from eventlog.clock import FixedClock, from_epoch
-from eventlog.db import connect
-from eventlog.entries import (
+from eventlog.ledger.db import connect
+from eventlog.ledger.entries import (
     EmergencyStopped,
     RateLimited,
     RequestQueued,
@@ -28,8 +28,8 @@ from eventlog.entries import (
     TransportError,
     WorkerStarted,
 )
-from eventlog.ledger import Ledger
-from eventlog.migrate import migrate
+from eventlog.ledger.store import Ledger
+from eventlog.ledger.migrate import migrate
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 

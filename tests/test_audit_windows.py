@@ -7,7 +7,7 @@ from array import array
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventlog.audit_windows import window_counts, window_stats
+from eventlog.audit.windows import window_counts, window_stats
 
 S = 300_000_000  # 300 s in µs
 

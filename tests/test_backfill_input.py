@@ -51,7 +51,7 @@ def test_a_good_list_still_queues_and_reports_its_rejects(tmp_path, run_cli):
 
 
 def test_every_newline_convention_and_a_bom_are_lines(tmp_path, run_cli):
-    from eventlog.backfill import parse_numbers
+    from eventlog.commands.backfill import parse_numbers
 
     for name, data in (("mac.csv", b"00000001\r00000002\rjunk\r00000003\r"),
                        ("dos.csv", b"\xef\xbb\xbf00000001\r\n00000002\r\njunk\r\n00000003"),

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from eventlog.backoff import Backoff, BreakerState, CircuitBreaker, full_jitter
+from eventlog.worker.stream.backoff import Backoff, BreakerState, CircuitBreaker, full_jitter
 from eventlog.clock import FixedClock
 
 

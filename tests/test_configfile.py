@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from eventlog.configfile import FILE_PATHS, read_config_file, render_effective, sources
+from eventlog.config.file import FILE_PATHS, read_config_file, render_effective, sources
 from eventlog.errors import ConfigError
-from eventlog.settings import FIELDS, Settings, load_settings
+from eventlog.config.settings import FIELDS, Settings, load_settings
 
 SEED_003 = """\
 streaming:
@@ -191,7 +191,7 @@ SECRET = "f3c9d2aa-5e1b-4c77-9d10-abcdef123456"
 def test_keys_in_the_file_work_but_are_never_echoed(tmp_path, caplog):
     path = write(tmp_path, f"companies_house:\n  api_key: {SECRET}\nstreaming:\n  api:\n    key: {SECRET}x\n")
     path.chmod(0o644)
-    with caplog.at_level(logging.WARNING, logger="eventlog.configfile"):
+    with caplog.at_level(logging.WARNING, logger="eventlog.config.file"):
         values = read_config_file(path)
     assert values["api_key"] == SECRET and values["stream_key"] == SECRET + "x"
     assert "companies_house.api_key and streaming.api.key" in caplog.text

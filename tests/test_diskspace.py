@@ -18,13 +18,13 @@ import apsw
 import pytest
 
 from eventlog.clock import from_epoch
-from eventlog.diskspace import (
+from eventlog.ledger.disk import (
     MIN_SPAN, RATE_SPAN, WARN_DAYS, DiskReport, Usage, check_reserve, database_bytes, entries_since, measure,
 )
-from eventlog.entries import StreamConnected
+from eventlog.ledger.entries import StreamConnected
 from eventlog.errors import DatabaseFull, DiskLow
-from eventlog.ledger import Ledger
-from eventlog.settings import load_settings
+from eventlog.ledger.store import Ledger
+from eventlog.config.settings import load_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -117,9 +117,9 @@ def test_the_reserve_setting_is_validated():
 
 
 async def test_the_worker_disk_loop_raises_once_free_space_drops_below_the_reserve(db_path):
-    from eventlog.db import connect
-    from eventlog.migrate import migrate
-    from eventlog.worker import Worker
+    from eventlog.ledger.db import connect
+    from eventlog.ledger.migrate import migrate
+    from eventlog.worker.runtime import Worker
 
     free = [500 * MB]
     checks = []
@@ -189,7 +189,7 @@ def _ingest_on_a_small_disk(tmp_path: Path, size_mb: int, reserve_mb: float) -> 
 
 
 def _audit_and_verify(db: Path, run_cli) -> None:
-    from eventlog.db import connect
+    from eventlog.ledger.db import connect
 
     conn = connect(db)
     try:

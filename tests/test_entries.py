@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventlog import entries as entries_module
-from eventlog.entries import (
+from eventlog.ledger import entries as entries_module
+from eventlog.ledger.entries import (
     ENTRY_TYPES,
     AnyEntry,
     BackfillCreated,

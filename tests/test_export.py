@@ -26,12 +26,12 @@ if str(REPO) not in sys.path:  # when run as the writer script
     sys.path.insert(0, str(REPO))
 
 from eventlog.clock import FixedClock, from_epoch  # noqa: E402
-from eventlog.db import connect  # noqa: E402
-from eventlog.entries import StreamEvent  # noqa: E402
+from eventlog.ledger.db import connect  # noqa: E402
+from eventlog.ledger.entries import StreamEvent  # noqa: E402
 from eventlog.errors import DatabaseError  # noqa: E402
-from eventlog.export import backup, export  # noqa: E402
-from eventlog.ledger import Ledger  # noqa: E402
-from eventlog.migrate import migrate  # noqa: E402
+from eventlog.dataset.export import backup, export  # noqa: E402
+from eventlog.ledger.store import Ledger  # noqa: E402
+from eventlog.ledger.migrate import migrate  # noqa: E402
 
 BASE = 1_700_000_000
 

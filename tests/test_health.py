@@ -16,10 +16,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from eventlog.clock import from_epoch
-from eventlog.entries import StreamEvent, WorkerStarted
+from eventlog.ledger.entries import StreamEvent, WorkerStarted
 from eventlog.errors import ConfigError
-from eventlog.health import HealthServer
-from eventlog.ledger import Ledger
+from eventlog.ops.server import HealthServer
+from eventlog.ledger.store import Ledger
 from obs_fixtures import FakeView, add_company, add_queued, add_request, live_stats
 
 NOW = 1_700_000_000.0

@@ -14,8 +14,8 @@ import msgspec
 import pytest
 
 from eventlog.clock import from_epoch
-from eventlog.db import transaction
-from eventlog.entries import (
+from eventlog.ledger.db import transaction
+from eventlog.ledger.entries import (
     RequestQueued,
     RequestSent,
     ResponseReceived,
@@ -25,7 +25,7 @@ from eventlog.entries import (
     encode,
 )
 from eventlog.errors import AppendOnlyViolation
-from eventlog.ledger import GENESIS, Appended, Ledger, Record, chain_hash, natural_event_id
+from eventlog.ledger.store import GENESIS, Appended, Ledger, Record, chain_hash, natural_event_id
 
 PROFILE = msgspec.Raw(b'{"company_number":"05954546","company_name":"GLENCOYNE ENGINEERING LTD",'
                       b'"company_status":"active"}')
@@ -386,7 +386,7 @@ def test_read_memory_does_not_grow_with_the_ledger(ledger):
 
 def test_an_after_commit_hook_that_raises_does_not_fail_the_append(ledger):
     """Committed is committed: the caller must not think the append failed, and later hooks still run."""
-    from eventlog.entries import StreamConnected
+    from eventlog.ledger.entries import StreamConnected
 
     seen = []
 

@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 
 import projections
-from eventlog.entries import (
+from eventlog.ledger.entries import (
     CompanyCompleted,
     EmergencyStopped,
     Entry,
@@ -22,10 +22,10 @@ from eventlog.entries import (
     TransportError,
     WorkerStopped,
 )
-from eventlog.ledger import Ledger
-from eventlog.ledger_logging import LedgerLog, attach
-from eventlog.logs import REDACTED, JsonFormatter, kept, setup_logging
-from eventlog.settings import Settings
+from eventlog.ledger.store import Ledger
+from eventlog.ops.fact_log import LedgerLog, attach
+from eventlog.ops.logs import REDACTED, JsonFormatter, kept, setup_logging
+from eventlog.config.settings import Settings
 from projections.testing import STRIKE_OFF, officer, officers_page, response, stream_event
 
 KEY = "f3c9d2aa-5e1b-4c77-9d10-abcdef123456"
@@ -92,7 +92,7 @@ def test_failures_are_logged_unsampled_with_level_and_correlation_id(ledger, lin
     assert by_event["request.rate_limited"]["cooldown_until"] == "2023-11-14T22:18:20.000000Z"
     assert by_event["request.abandoned"]["error_code"] == "MAX_RETRIES"
     assert by_event["worker.stopped"]["exit_code"] == 3
-    assert by_event["worker.stopped"]["module"] == "eventlog.worker"
+    assert by_event["worker.stopped"]["module"] == "eventlog.worker.runtime"
     assert [x["position"] for x in lines.lines] == [2, 3, 4, 5, 6, 7]
 
 
@@ -153,7 +153,7 @@ def test_a_kept_company_is_logged_end_to_end(conn, clock, lines):
     assert {x["correlation_id"] for x in mine} == {keep}
     assert mine[0]["state"] == "strike_off_confirmed"
     assert mine[3]["elapsed_ms"] == 87 and mine[3]["level"] == "INFO"
-    assert mine[4]["reason"] == "officers fetched" and mine[4]["module"] == "eventlog.policy"
+    assert mine[4]["reason"] == "officers fetched" and mine[4]["module"] == "eventlog.worker.policy"
     assert all(x["sample_rate"] == 0.5 for x in mine)
 
 
@@ -223,7 +223,7 @@ def test_a_logging_failure_does_not_abort_the_append(ledger, lines):
             raise RuntimeError("a broken log pipeline")
 
     hook = attach(ledger, settings(1.0))
-    sender = logging.getLogger("eventlog.sender")
+    sender = logging.getLogger("eventlog.worker.sender")
     broken = Broken()
     sender.addFilter(broken)
     try:

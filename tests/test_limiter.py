@@ -11,10 +11,10 @@ import apsw
 import pytest
 
 from eventlog.clock import FixedClock, from_epoch
-from eventlog.db import connect
-from eventlog.entries import RateLimitHeaders
-from eventlog.limiter import SlidingWindowLimiter, clamp_reset
-from eventlog.migrate import migrate
+from eventlog.ledger.db import connect
+from eventlog.ledger.entries import RateLimitHeaders
+from eventlog.worker.limiter import SlidingWindowLimiter, clamp_reset
+from eventlog.ledger.migrate import migrate
 from eventlog.simulator import FixedWindowLimiter, max_in_any_window
 
 T0 = 1_700_000_000.0
@@ -106,8 +106,8 @@ def test_saturated_hour_uses_the_allowance_without_breach(conn):
 
 
 def test_cooldown_after_429_blocks_until_reset_and_survives_restart(conn, tmp_path):
-    from eventlog.entries import RateLimited, RequestQueued, RequestSent
-    from eventlog.ledger import Ledger
+    from eventlog.ledger.entries import RateLimited, RequestQueued, RequestSent
+    from eventlog.ledger.store import Ledger
 
     clock = FixedClock(T0)
     ledger = Ledger(conn, clock)
@@ -154,9 +154,9 @@ def test_after_a_cooldown_one_request_goes_alone_until_one_is_answered(conn):
     import msgspec
 
     import projections
-    from eventlog.entries import RateLimited, RequestQueued, RequestSent, ResponseReceived
-    from eventlog.ledger import Ledger
-    from eventlog.limiter import PROBE_WAIT
+    from eventlog.ledger.entries import RateLimited, RequestQueued, RequestSent, ResponseReceived
+    from eventlog.ledger.store import Ledger
+    from eventlog.worker.limiter import PROBE_WAIT
 
     clock = FixedClock(T0)
     ledger = Ledger(conn, clock)
@@ -199,9 +199,9 @@ def test_after_a_cooldown_one_request_goes_alone_until_one_is_answered(conn):
 
 def test_an_emergency_stop_holds_every_call_for_an_hour_whoever_starts_next(conn):
     """Render restarts an exited worker: each restart must not earn the key one more 429."""
-    from eventlog.entries import EmergencyStopped, RateLimited, RequestQueued, RequestSent
-    from eventlog.ledger import Ledger
-    from eventlog.limiter import EMERGENCY_WINDOWS
+    from eventlog.ledger.entries import EmergencyStopped, RateLimited, RequestQueued, RequestSent
+    from eventlog.ledger.store import Ledger
+    from eventlog.worker.limiter import EMERGENCY_WINDOWS
 
     import projections
 
@@ -229,9 +229,9 @@ def test_an_emergency_stop_holds_every_call_for_an_hour_whoever_starts_next(conn
 
 def test_the_hold_runs_from_a_slow_answer_and_the_first_request_after_it_goes_alone(conn):
     """The 429 row is timed by its send; the hold by the stop's answer, 30 s later here."""
-    from eventlog.entries import EmergencyStopped, RateLimited, RequestQueued, RequestSent
-    from eventlog.ledger import Ledger
-    from eventlog.limiter import EMERGENCY_WINDOWS, PROBE_WAIT
+    from eventlog.ledger.entries import EmergencyStopped, RateLimited, RequestQueued, RequestSent
+    from eventlog.ledger.store import Ledger
+    from eventlog.worker.limiter import EMERGENCY_WINDOWS, PROBE_WAIT
 
     import projections
 

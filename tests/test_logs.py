@@ -11,7 +11,7 @@ import logging
 import pytest
 from freezegun import freeze_time
 
-from eventlog.logs import (
+from eventlog.ops.logs import (
     REDACTED,
     correlation,
     current_correlation_id,

@@ -15,10 +15,10 @@ from pathlib import Path
 import apsw
 import pytest
 
-from eventlog import migrate as migrate_module
-from eventlog.db import connect
+from eventlog.ledger import migrate as migrate_module
+from eventlog.ledger.db import connect
 from eventlog.errors import DatabaseError, SchemaTooNew
-from eventlog.migrate import Migration, available, current_version, latest_version, migrate
+from eventlog.ledger.migrate import Migration, available, current_version, latest_version, migrate
 
 # Tables of DESIGN.md and the seeds that the migrations must create.
 EXPECTED_TABLES = {

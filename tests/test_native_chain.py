@@ -1,4 +1,4 @@
-"""The compiled chain extension (eventlog/chainext) against the Python it replaces.
+"""The compiled chain extension (eventlog/ledger/chainext) against the Python it replaces.
 
 Every check here compares the C path with the Python one on the same file: `Ledger.verify` in C
 and in Python, `scan_range_native` and `audit_scan.scan_range` (the whole `RangeScan`, field by
@@ -20,15 +20,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventlog import audit as audit_module
-from eventlog import native_chain
-from eventlog.audit import audit
-from eventlog.audit_native import HEADER, _AUDIT_SQL, scan_range_native
-from eventlog.audit_scan import scan_range
-from eventlog.db import connect
-from eventlog.entries import RequestQueued
-from eventlog.ledger import GENESIS, Ledger, chain_hash
-from eventlog.migrate import migrate
+from eventlog.audit import run as audit_module
+from eventlog.ledger import native as native_chain
+from eventlog.audit.run import audit
+from eventlog.audit.native_scan import HEADER, _AUDIT_SQL, scan_range_native
+from eventlog.audit.scan import scan_range
+from eventlog.ledger.db import connect
+from eventlog.ledger.entries import RequestQueued
+from eventlog.ledger.store import GENESIS, Ledger, chain_hash
+from eventlog.ledger.migrate import migrate
 from test_audit_chain import awkward, many
 from test_audit_support import AuditLedger
 
@@ -368,7 +368,7 @@ def test_utf8_is_checked_as_python_decodes_it(tmp_path, monkeypatch):
 def test_a_stale_build_falls_back_to_python_and_only_entry_points_are_exported(tmp_path, monkeypatch):
     import ctypes
 
-    from eventlog import audit_native
+    from eventlog.audit import native_scan as audit_native
 
     b = many(tmp_path / "m.db", n=5)
     monkeypatch.setattr(audit_native, "VERSION", 2)  # as if the .so were older than this module
@@ -535,7 +535,7 @@ def test_window_counts_in_c_are_the_python_counts(gaps, start, span):
     from array import array
     from itertools import accumulate
 
-    from eventlog.audit_windows import window_counts
+    from eventlog.audit.windows import window_counts
 
     times = array("q", accumulate(gaps, initial=start))  # ascending, with ties when a gap is 0
     assert list(native_chain.window_counts(times, span)) == list(window_counts(times, span))

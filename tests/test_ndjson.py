@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from eventlog.ndjson import EXCERPT_BYTES, LineSplitter, Oversized
+from eventlog.worker.stream.ndjson import EXCERPT_BYTES, LineSplitter, Oversized
 
 SAMPLE = (
     b'{"a":1,"name":"\xc3\x89COLE LTD"}\n'  # a two-byte UTF-8 character to cut through

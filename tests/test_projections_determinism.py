@@ -26,9 +26,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import projections
+from projections.replay import replay, verify
 from eventlog.clock import FixedClock
-from eventlog.db import connect
-from eventlog.entries import (
+from eventlog.ledger.db import connect
+from eventlog.ledger.entries import (
     BackfillCreated,
     CompanyCompleted,
     Interest,
@@ -44,8 +45,8 @@ from eventlog.entries import (
     TransportError,
     WorkerStarted,
 )
-from eventlog.ledger import Ledger
-from eventlog.migrate import migrate
+from eventlog.ledger.store import Ledger
+from eventlog.ledger.migrate import migrate
 from projections.testing import STRIKE_OFF, officer, officers_page, profile, response, snapshot, stream_event
 
 NUMBERS = ["1", "00000001", "2", "sc000003", "SC000003", "4"]
@@ -186,10 +187,10 @@ def test_live_catch_up_and_replay_build_identical_tables(cuts):
         assert live.execute("SELECT * FROM event_log").fetchall() == later.execute("SELECT * FROM event_log").fetchall()
 
         expected = snapshot(live)
-        assert projections.verify(live) == []
+        assert verify(live) == []
         projections.catch_up(later)
         assert snapshot(later) == expected
-        report = projections.replay(live)
+        report = replay(live)
         assert report.entries == live.execute("SELECT count(*) FROM event_log").fetchone()[0]
         assert snapshot(live) == expected
         states = live.execute("SELECT name, version, position FROM projection_state ORDER BY name").fetchall()

@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from eventlog.entries import (
+from eventlog.ledger.entries import (
     BackfillCreated,
     CompanyCompleted,
     Interest,
@@ -23,7 +23,7 @@ from eventlog.entries import (
     TransportError,
     WorkerStarted,
 )
-from eventlog.settings import Settings
+from eventlog.config.settings import Settings
 from projections.testing import STRIKE_OFF, World, officer, officers_page, profile, response, stream_event
 
 N = "00000123"
@@ -270,8 +270,8 @@ def test_backfill_jobs_follow_their_companies(world):
 def test_the_workers_own_policy_drives_the_machine_to_failed_after_max_retries(world):
     """The lead's policy (eventlog.policy) reads these projections: its sweep queues the status
     request, its retry_or_abandon retries with new request ids and gives up at MAX_RETRIES."""
-    from eventlog.policy import retry_or_abandon, sweep
-    from eventlog.queue import next_item
+    from eventlog.worker.policy import retry_or_abandon, sweep
+    from eventlog.worker.queue import next_item
 
     settings = Settings(max_retries=3, initial_retry_delay=0.0, max_retry_delay=0.0)
     world.add(stream_event(N, 1, status=None))

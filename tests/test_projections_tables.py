@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from eventlog.entries import (
+from eventlog.ledger.entries import (
     RateLimited,
     RequestQueued,
     RequestSent,

@@ -13,7 +13,7 @@ from pathlib import PurePosixPath, Path
 import pytest
 import yaml
 
-from eventlog.settings import FIELDS, SECRET_FIELDS, load_settings
+from eventlog.config.settings import FIELDS, SECRET_FIELDS, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 

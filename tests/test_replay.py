@@ -20,15 +20,16 @@ import pytest
 from click.testing import CliRunner
 
 import projections
+from projections.replay import replay, verify
 from eventlog.clock import FixedClock
-from eventlog.db import connect
-from eventlog.entries import RequestQueued, RequestSent, WorkerStarted
+from eventlog.ledger.db import connect
+from eventlog.ledger.entries import RequestQueued, RequestSent, WorkerStarted
 from eventlog.errors import DatabaseBusy, ProjectionError, ProjectionsOutdated
-from eventlog.ledger import Ledger
-from eventlog.migrate import migrate
-from projections import companies as companies_projector
-from projections.lock import worker_lock
-from projections.replay_command import run_replay
+from eventlog.ledger.store import Ledger
+from eventlog.ledger.migrate import migrate
+from projections.projectors import companies as companies_projector
+from eventlog.ledger.lock import worker_lock
+from eventlog.commands.replay import run_replay
 from projections.testing import STRIKE_OFF, officer, officers_page, response, snapshot, stream_event
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,7 +77,7 @@ def live(conn, clock) -> Ledger:
 def test_replay_rebuilds_exactly_what_the_live_run_built(conn, live):
     before = snapshot(conn)
     seen: list[tuple[int, int]] = []
-    report = projections.replay(conn, progress=lambda done, total: seen.append((done, total)), batch_size=25)
+    report = replay(conn, progress=lambda done, total: seen.append((done, total)), batch_size=25)
     head = live.head()
     assert snapshot(conn) == before
     assert (report.entries, report.head) == (head, head) and report.rate > 0
@@ -92,7 +93,7 @@ def test_verify_lists_damage_without_repairing_it_and_replay_repairs_it(conn, li
     conn.execute("DELETE FROM officers WHERE id = 1")
     conn.execute("UPDATE projection_vars SET value = '{\"field\":\"x\"}'")
     damaged = snapshot(conn)
-    found = projections.verify(conn)
+    found = verify(conn)
     assert snapshot(conn) == damaged  # verify changed nothing
     by_table = {d.table: d for d in found}
     assert set(by_table) == {"companies", "officers", "projection_vars"}
@@ -100,14 +101,14 @@ def test_verify_lists_damage_without_repairing_it_and_replay_repairs_it(conn, li
     assert c.key == "company_number='00000003'" and "TAMPERED" in c.live and "TAMPERED" not in c.rebuilt
     assert by_table["officers"].live is None and by_table["officers"].rebuilt[0] == 1
     assert "TAMPERED" in str(c)
-    projections.replay(conn)
-    assert snapshot(conn) == good and projections.verify(conn) == []
+    replay(conn)
+    assert snapshot(conn) == good and verify(conn) == []
 
 
 def test_verify_reports_a_projection_that_is_behind_or_outdated(conn, live, clock):
     Ledger(conn, clock).append(stream_event("77", 5000))  # no hook: projections fall behind
     conn.execute("UPDATE projection_state SET version = 0 WHERE name = 'officers'")
-    notes = {d.key: d.note for d in projections.verify(conn) if d.table == "projection_state"}
+    notes = {d.key: d.note for d in verify(conn) if d.table == "projection_state"}
     assert "at position" in notes["name='companies'"]
     assert "version 0" in notes["name='officers'"]
 
@@ -117,7 +118,7 @@ def test_replay_only_rebuilds_one_projection(conn, live, clock):
     conn.execute("DELETE FROM officers")
     Ledger(conn, clock).append(stream_event("99", 9000))  # not yet applied anywhere
     before = positions(conn)
-    report = projections.replay(conn, only="officers")
+    report = replay(conn, only="officers")
     assert report.projections == ("officers",)
     after = positions(conn)
     assert after["officers"][1] == report.head
@@ -127,14 +128,14 @@ def test_replay_only_rebuilds_one_projection(conn, live, clock):
 
 
 def test_only_accepts_a_table_name_and_refuses_unknown_names(conn, live):
-    assert projections.replay(conn, only="batch_jobs").projections == ("company_processing_state",)
+    assert replay(conn, only="batch_jobs").projections == ("company_processing_state",)
     with pytest.raises(ProjectionError, match="no projection named 'nope'.*companies"):
-        projections.replay(conn, only="nope")
+        replay(conn, only="nope")
 
 
 def test_replaying_companies_alone_keeps_the_rows_that_refer_to_it(conn, live):
     before = snapshot(conn)
-    projections.replay(conn, only="companies")
+    replay(conn, only="companies")
     assert snapshot(conn) == before
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1  # restored afterwards
 
@@ -148,7 +149,7 @@ def test_replay_flat_memory(tmp_path):
         clk = FixedClock()
         fill(Ledger(c, clk), clk, companies=n)
         tracemalloc.start()
-        projections.replay(c, batch_size=100, lock=False)
+        replay(c, batch_size=100, lock=False)
         top = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         c.close()
@@ -163,15 +164,15 @@ def test_replay_flat_memory(tmp_path):
 CRASHING_REPLAY = textwrap.dedent("""
     import sys
     sys.path.insert(0, {repo!r})
-    from eventlog.db import connect
-    import projections
+    from eventlog.ledger.db import connect
+    from projections.replay import replay
     conn = connect(sys.argv[1])
     def progress(done, total):
         if done >= total // 2:
             rebuilt = conn.execute("SELECT count(*) FROM companies").fetchone()[0]
             print("midway", done, rebuilt, flush=True)
             sys.stdin.readline()  # hold the transaction open until killed
-    projections.replay(conn, progress=progress, batch_size=20)
+    replay(conn, progress=progress, batch_size=20)
     print("finished", flush=True)
 """)
 
@@ -200,9 +201,9 @@ def test_a_replay_killed_midway_leaves_the_old_tables_and_positions(conn, live, 
     assert snapshot(after) == before
     assert positions(after) == before_positions
     assert after.execute("SELECT count(*) FROM companies WHERE company_name = 'OLD'").fetchone()[0] == total
-    projections.replay(after)  # the lock died with the child; a full replay now completes
+    replay(after)  # the lock died with the child; a full replay now completes
     assert after.execute("SELECT count(*) FROM companies WHERE company_name = 'OLD'").fetchone()[0] == 0
-    assert projections.verify(after) == []
+    assert verify(after) == []
 
 
 # --- the lock ---------------------------------------------------------------------------
@@ -210,7 +211,7 @@ def test_a_replay_killed_midway_leaves_the_old_tables_and_positions(conn, live, 
 HOLDING_WORKER = textwrap.dedent("""
     import sys
     sys.path.insert(0, {repo!r})
-    from projections.lock import worker_lock
+    from eventlog.ledger.lock import worker_lock
     with worker_lock(sys.argv[1]):
         print("locked", flush=True)
         sys.stdin.readline()
@@ -224,13 +225,13 @@ def test_replay_refuses_while_a_worker_holds_the_database(conn, live, db_path):
     try:
         assert read_line(worker).strip() == "locked"
         with pytest.raises(DatabaseBusy, match=rf"a worker is running \(pid {worker.pid}\)"):
-            projections.replay(conn)
+            replay(conn)
         assert snapshot(conn) == before
         assert run_replay(str(db_path)) == DatabaseBusy.exit_code
     finally:
         worker.stdin.close()
         worker.wait(timeout=10)
-    projections.replay(conn)  # released when the worker ended
+    replay(conn)  # released when the worker ended
 
 
 def test_no_worker_can_start_during_a_replay(conn, live, db_path):
@@ -243,7 +244,7 @@ def test_no_worker_can_start_during_a_replay(conn, live, db_path):
                     pass
             refused.append(str(exc.value))
 
-    projections.replay(conn, progress=progress)
+    replay(conn, progress=progress)
     assert refused and f"a replay is running (pid {os.getpid()})" in refused[0]
     with worker_lock(db_path):  # and free again afterwards
         pass
@@ -253,7 +254,7 @@ def test_verify_runs_next_to_a_writer_and_writes_nothing(conn, live, db_path):
     other = connect(db_path)
     other.execute("BEGIN IMMEDIATE")  # a worker mid-append holds the write lock
     try:
-        assert projections.verify(conn) == []
+        assert verify(conn) == []
     finally:
         other.execute("ROLLBACK")
         other.close()
@@ -274,7 +275,7 @@ def test_projections_older_than_the_code_are_refused_until_replayed(conn, live, 
         projections.check_versions(conn)
     with pytest.raises(ProjectionsOutdated):
         projections.catch_up(conn)
-    projections.replay(conn)
+    replay(conn)
     projections.check_versions(conn)
     assert positions(conn)["companies"][0] == 2
 
@@ -294,7 +295,7 @@ def test_appends_through_outdated_projections_are_refused_until_replay(conn, liv
     with pytest.raises(ProjectionsOutdated, match="python cli.py replay"):
         live.append(stream_event("555", 8000))
     assert (live.head(), positions(conn)) == (head, before)  # nothing appended, nothing applied
-    projections.replay(conn)
+    replay(conn)
     live.append(stream_event("555", 8000))
     assert conn.execute("SELECT count(*) FROM companies WHERE company_number = '00000555'").fetchone()[0] == 1
 
@@ -305,7 +306,7 @@ def test_catch_up_applies_what_was_appended_without_the_hook(conn, live, clock, 
     behind = positions(conn)["companies"][1]
     assert projections.catch_up(conn) == live.head() - behind
     assert projections.catch_up(conn) == 0
-    assert projections.verify(conn) == []
+    assert verify(conn) == []
 
 
 def test_the_hook_first_applies_entries_appended_without_it(conn, live, clock):
@@ -314,7 +315,7 @@ def test_the_hook_first_applies_entries_appended_without_it(conn, live, clock):
     assert {p for _, p in positions(conn).values()} == {live.head()}
     assert conn.execute("SELECT count(*) FROM companies WHERE company_number IN ('00000321', '00000322')"
                         ).fetchone()[0] == 2
-    assert projections.verify(conn) == []
+    assert verify(conn) == []
 
 
 # --- the command ---------------------------------------------------------------------------

@@ -25,10 +25,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import projections
-from eventlog.db import connect
+from projections.replay import replay, verify
+from eventlog.ledger.db import connect
 from eventlog.errors import ProjectionError
-from eventlog.ledger import Ledger
-from projections import parallel
+from eventlog.ledger.store import Ledger
+from projections.replay import parallel
 from projections.registry import NAMES, select
 from projections.testing import PROJECTION_TABLES, snapshot, stream_event
 from test_projections_determinism import _build, ledgers
@@ -53,7 +54,7 @@ def replay_workers(parent: psutil.Process | None = None) -> list[psutil.Process]
     found = []
     for child in (parent or psutil.Process()).children():
         try:
-            if "projections.replay_worker" in " ".join(child.cmdline()):
+            if "projections.replay.worker" in " ".join(child.cmdline()):
                 found.append(child)
         except psutil.Error:
             pass
@@ -73,12 +74,12 @@ def test_parallel_replay_builds_byte_for_byte_what_the_serial_replay_builds(cuts
         live.close()
         shutil.copy(os.path.join(d, "live.db"), os.path.join(d, "copy.db"))
         serial, split = connect(os.path.join(d, "live.db")), connect(os.path.join(d, "copy.db"))
-        assert projections.replay(serial, jobs=1).processes == 1
-        report = projections.replay(split, jobs=jobs, batch_size=batch_size)
+        assert replay(serial, jobs=1).processes == 1
+        report = replay(split, jobs=jobs, batch_size=batch_size)
         assert report.processes == jobs
         assert snapshot(split) == expected
         assert everything(split) == everything(serial)
-        assert projections.verify(split) == []
+        assert verify(split) == []
         assert not scratch_left(os.path.join(d, "copy.db"))
         serial.close()
         split.close()
@@ -89,7 +90,7 @@ def big(conn, clock, db_path) -> int:
     """5,000 stream events, projections built: enough that workers with one-entry batches are
     still running (and blocked writing progress to a parent that stopped reading) when killed."""
     Ledger(conn, clock).append_many([stream_event(f"{i:08d}", 10_000 + i) for i in range(5000)])
-    projections.replay(conn, jobs=1)
+    replay(conn, jobs=1)
     conn.execute("UPDATE companies SET company_name = 'OLD'")  # old tables differ from any rebuild
     return conn.execute("SELECT max(id) FROM event_log").fetchone()[0]
 
@@ -105,12 +106,12 @@ def test_plan_keeps_the_two_heavy_projections_apart_and_views_never_cost_a_proce
 
 
 def test_a_small_ledger_replays_in_one_process(conn, live):
-    assert projections.replay(conn).processes == 1
+    assert replay(conn).processes == 1
 
 
 def test_progress_reaches_the_head(conn, live):
     seen: list[tuple[int, int]] = []
-    report = projections.replay(conn, jobs=2, batch_size=5, progress=lambda d, t: seen.append((d, t)))
+    report = replay(conn, jobs=2, batch_size=5, progress=lambda d, t: seen.append((d, t)))
     assert seen[0] == (0, report.head)
     assert seen[-1] == (report.head, report.head)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
@@ -127,16 +128,16 @@ def test_entries_appended_while_the_workers_run_are_applied_too(conn, live, cloc
         writer.close()
         return files
 
-    monkeypatch.setattr("projections.rebuild.build_in_parallel", build_then_append)
+    monkeypatch.setattr("projections.replay.rebuild.build_in_parallel", build_then_append)
     before = conn.execute("SELECT max(id) FROM event_log").fetchone()[0]
-    report = projections.replay(conn, jobs=2)
+    report = replay(conn, jobs=2)
     assert report.head > before
     assert set(p for _, p in positions(conn).values()) == {report.head}
     assert conn.execute("SELECT count(*) FROM companies WHERE company_number = '00000500'").fetchone()[0] == 1
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the copy must hold what the WAL holds
     shutil.copy(db_path, f"{db_path}.serial")
     serial = connect(f"{db_path}.serial")
-    projections.replay(serial, jobs=1)
+    replay(serial, jobs=1)
     assert everything(conn) == everything(serial)
     serial.close()
 
@@ -152,7 +153,7 @@ def test_a_worker_killed_midway_fails_the_replay_and_changes_nothing(conn, big, 
             killed.append((workers[0].pid, done))
 
     with pytest.raises(ProjectionError, match=r"died \(signal 9\); nothing was changed"):
-        projections.replay(conn, jobs=2, batch_size=1, progress=kill_a_worker)
+        replay(conn, jobs=2, batch_size=1, progress=kill_a_worker)
     assert killed and killed[0][1] < big  # midway, not after the work was done
     assert everything(conn) == before
     assert positions(conn) == before_positions
@@ -167,7 +168,7 @@ def test_an_error_in_a_worker_comes_back_in_one_line_naming_its_group(conn, live
                  "SELECT max(id) + 1, 'broken', 'stream.event', NULL, '{\"type\": \"stream.event\"', "
                  "'2026-11-23T00:00:00.000000Z', x'00' FROM event_log")  # tampered: not JSON
     with pytest.raises(ProjectionError) as failed:
-        projections.replay(conn, jobs=2)
+        replay(conn, jobs=2)
     message = str(failed.value)
     assert message.startswith("replay of ") and "failed: " in message and "nothing was changed" in message
     assert "\n" not in message
@@ -178,7 +179,7 @@ def test_an_error_in_a_worker_comes_back_in_one_line_naming_its_group(conn, live
 def test_a_failing_worker_start_is_named_in_one_line(conn, live, db_path):
     conn.execute("DROP TABLE officers")  # the worker copies the DDL of a table that is gone
     with pytest.raises(ProjectionError) as failed:
-        projections.replay(conn, jobs=3)
+        replay(conn, jobs=3)
     assert "table officers does not exist" in str(failed.value)
     assert "\n" not in str(failed.value)
     assert not scratch_left(db_path)
@@ -189,17 +190,17 @@ def test_no_scratch_directory_falls_back_to_one_process_unless_jobs_were_asked_f
     Path(parallel.scratch_dir(str(db_path))).write_text("not a directory: mkdir fails")
     monkeypatch.setattr(parallel, "PARALLEL_MIN", 0)
     monkeypatch.setattr(parallel, "available_cpus", lambda: 2)
-    assert projections.replay(conn).processes == 1  # chosen for the user: still done
+    assert replay(conn).processes == 1  # chosen for the user: still done
     with pytest.raises(parallel.ScratchUnavailable, match="cannot create the replay's scratch directory"):
-        projections.replay(conn, jobs=2)
-    assert projections.verify(conn) == []
+        replay(conn, jobs=2)
+    assert verify(conn) == []
 
 
 def test_any_replay_removes_what_a_killed_parallel_one_left(conn, live, db_path):
     leftover = Path(parallel.scratch_dir(str(db_path)))
     leftover.mkdir()
     (leftover / "group-0.db").write_bytes(b"half a rebuild")
-    projections.replay(conn, only="officers")  # one process
+    replay(conn, only="officers")  # one process
     assert not leftover.exists()
 
 
@@ -209,8 +210,8 @@ CRASHING_PARENT = textwrap.dedent("""
     # then installs no KeyboardInterrupt handler of its own.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.path.insert(0, {repo!r})
-    import projections
-    from eventlog.db import connect
+    from projections.replay import replay
+    from eventlog.ledger.db import connect
 
     def progress(done, total):
         if done:
@@ -218,7 +219,7 @@ CRASHING_PARENT = textwrap.dedent("""
             sys.stdin.readline()  # hold here: no more reading from the workers
 
     try:
-        projections.replay(connect(sys.argv[1]), jobs=2, batch_size=1, progress=progress)
+        replay(connect(sys.argv[1]), jobs=2, batch_size=1, progress=progress)
     except KeyboardInterrupt:
         print("interrupted", flush=True)
         raise SystemExit(130)
@@ -260,10 +261,10 @@ def test_a_replay_whose_parent_is_killed_leaves_the_old_tables_and_its_workers_s
     assert everything(after) == before
     assert positions(after) == before_positions
     assert scratch_left(db_path)  # what the killed replay left behind…
-    projections.replay(after, jobs=2)
+    replay(after, jobs=2)
     assert not scratch_left(db_path)  # …is removed by the next one
     assert after.execute("SELECT count(*) FROM companies WHERE company_name = 'OLD'").fetchone()[0] == 0
-    assert projections.verify(after) == []
+    assert verify(after) == []
     after.close()
 
 

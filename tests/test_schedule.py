@@ -9,7 +9,7 @@ import pytest
 from freezegun import freeze_time
 
 from eventlog.clock import FixedClock, SystemClock
-from eventlog.schedule import (
+from eventlog.worker.schedule import (
     BusinessHours,
     is_business_day,
     is_open,

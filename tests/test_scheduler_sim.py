@@ -15,11 +15,11 @@ import msgspec
 
 import projections
 from eventlog.clock import FixedClock
-from eventlog.entries import HIGH, LOW, RateLimitHeaders, RequestQueued, ResponseReceived
-from eventlog.ledger import Ledger
-from eventlog.limiter import SlidingWindowLimiter
-from eventlog.sender import Sender
-from eventlog.settings import Settings
+from eventlog.ledger.entries import HIGH, LOW, RateLimitHeaders, RequestQueued, ResponseReceived
+from eventlog.ledger.store import Ledger
+from eventlog.worker.limiter import SlidingWindowLimiter
+from eventlog.worker.sender import Sender
+from eventlog.config.settings import Settings
 from eventlog.simulator import FixedWindowLimiter, max_in_any_window
 
 T0 = 1_700_000_000.0

@@ -9,11 +9,11 @@ from aiohttp import web
 
 import projections
 from eventlog.clock import FixedClock, SystemClock, from_epoch
-from eventlog.entries import RateLimited, RateLimitHeaders, RequestQueued, RequestSent
-from eventlog.ledger import Ledger
-from eventlog.limiter import SlidingWindowLimiter
-from eventlog.sender import Sender, rest_session
-from eventlog.settings import Settings
+from eventlog.ledger.entries import RateLimited, RateLimitHeaders, RequestQueued, RequestSent
+from eventlog.ledger.store import Ledger
+from eventlog.worker.limiter import SlidingWindowLimiter
+from eventlog.worker.sender import Sender, rest_session
+from eventlog.config.settings import Settings
 
 T0 = 1_700_000_000.0
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from eventlog.entries import Interest
+from eventlog.ledger.entries import Interest
 from eventlog.errors import ConfigError
-from eventlog.settings import FIELDS, SECRET_FIELDS, Settings, load_settings
+from eventlog.config.settings import FIELDS, SECRET_FIELDS, Settings, load_settings
 
 KEY = "0123abcd-4567-ef89-0123-456789abcdef"
 

@@ -16,11 +16,11 @@ import pytest
 from click.testing import CliRunner
 
 from eventlog.clock import FixedClock, from_epoch
-from eventlog.db import connect
-from eventlog.entries import RateLimited, RequestSent
-from eventlog.ledger import Ledger
-from eventlog.settings import Settings
-from eventlog.status import READY_LINE, collect_status, render_status, run_status
+from eventlog.ledger.db import connect
+from eventlog.ledger.entries import RateLimited, RequestSent
+from eventlog.ledger.store import Ledger
+from eventlog.config.settings import Settings
+from eventlog.ops.status_report import READY_LINE, collect_status, render_status, run_status
 from obs_fixtures import add_company, add_officers, add_queued, add_request, add_stream_metadata
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z

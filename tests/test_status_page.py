@@ -22,8 +22,8 @@ from typing import Any, AsyncIterator
 import aiohttp
 import pytest
 
-from eventlog.entries import CompanyCompleted, WorkerStarted
-from eventlog.health import HealthServer
+from eventlog.ledger.entries import CompanyCompleted, WorkerStarted
+from eventlog.ops.server import HealthServer
 from obs_fixtures import FakeView, add_request, live_stats
 
 CHROMIUM = shutil.which("chromium")

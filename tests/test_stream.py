@@ -18,14 +18,14 @@ import pytest
 from aiohttp import web
 
 from eventlog.clock import FixedClock
-from eventlog.db import connect
-from eventlog.entries import (StreamConnected, StreamDisconnected, StreamEvent, StreamGap,
+from eventlog.ledger.db import connect
+from eventlog.ledger.entries import (StreamConnected, StreamDisconnected, StreamEvent, StreamGap,
                               StreamLineRejected)
 from eventlog.errors import StreamGone, Unauthorized
-from eventlog.ledger import Ledger
-from eventlog.migrate import migrate
-from eventlog.settings import Settings
-from eventlog.stream import BREAKER_COOLDOWN, StreamClient, last_recorded_timepoint, run_streams
+from eventlog.ledger.store import Ledger
+from eventlog.ledger.migrate import migrate
+from eventlog.config.settings import Settings
+from eventlog.worker.stream.client import BREAKER_COOLDOWN, StreamClient, last_recorded_timepoint, run_streams
 
 KEY = "test-stream-key-0123456789"
 

@@ -14,15 +14,15 @@ import msgspec
 import pytest
 
 from eventlog.clock import FixedClock
-from eventlog.db import connect
-from eventlog.entries import (StreamConnected, StreamDisconnected, StreamEvent, StreamGap,
+from eventlog.ledger.db import connect
+from eventlog.ledger.entries import (StreamConnected, StreamDisconnected, StreamEvent, StreamGap,
                               StreamLineRejected)
 from eventlog.errors import Unauthorized
-from eventlog.ledger import Ledger
-from eventlog.migrate import migrate
-from eventlog.settings import Settings
+from eventlog.ledger.store import Ledger
+from eventlog.ledger.migrate import migrate
+from eventlog.config.settings import Settings
 from eventlog.simulator import SimulatorConfig, running_simulator
-from eventlog.stream import StreamClient
+from eventlog.worker.stream.client import StreamClient
 
 FIRST = 1000  # the simulator's first timepoint
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from eventlog.entries import StreamEvent, StreamLineRejected
-from eventlog.ndjson import Oversized
-from eventlog.wire import decode_line
+from eventlog.ledger.entries import StreamEvent, StreamLineRejected
+from eventlog.worker.stream.ndjson import Oversized
+from eventlog.worker.stream.wire import decode_line
 
 SAMPLES = Path("/work/shared/data/stream-samples.ndjson")
 PROFILE = (

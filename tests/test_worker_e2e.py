@@ -17,7 +17,7 @@ import apsw
 import pytest
 
 from eventlog.simulator import SimulatorConfig, max_in_any_window, running_simulator
-from eventlog.worker import SENDER_LANES
+from eventlog.worker.runtime import SENDER_LANES
 
 ROOT = Path(__file__).resolve().parent.parent
 # The slack covers event-loop and loopback delay between our timestamp and the server's;

@@ -1,0 +1,223 @@
+"""The audit report: typed, encoded as JSON with stable keys, or summarised for a person.
+
+The keys are documented in `eventlog/audit/report.md` and in `eventlog/audit/run.py`; renaming one is a
+breaking change (bump `REPORT_VERSION`). Times are canonical ISO strings, positions are ledger
+ids. Long lists are cut at `MAX_LISTED` items; the `*_count` fields and `violation_counts`
+always give the full numbers.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+__all__ = [
+    "REPORT_VERSION", "MAX_LISTED", "Report", "LimitInfo", "Requests", "WindowOut", "OverLimitOut",
+    "Windows", "SendRef", "RateLimitedOut", "OrphanOut", "ChainOut", "TableOut", "TableIssueOut",
+    "StopOut", "GapOut", "Violation", "to_json", "summary",
+]
+
+REPORT_VERSION = 1
+MAX_LISTED = 1000
+
+
+class _S(msgspec.Struct, frozen=True, kw_only=True):
+    pass
+
+
+class LimitInfo(_S):
+    requests: int
+    window_seconds: float
+    source: str  # "option", "worker.started" or "default"
+
+
+class Requests(_S):
+    sent: int  # request.sent within --since/--until
+    sent_total: int  # in the whole ledger
+    queued_total: int
+    answered_total: int
+    first_sent: str | None
+    last_sent: str | None
+
+
+class WindowOut(_S):
+    start: str
+    end: str
+    count: int
+
+
+class OverLimitOut(_S):
+    start: str  # the first over-limit window's start
+    end: str  # the last over-limit window's end
+    peak: WindowOut
+    excess: int  # peak.count - limit
+    windows: int  # how many sends start an over-limit window in this run
+
+
+class Windows(_S):
+    max: WindowOut | None
+    headroom: int | None  # limit - max.count (negative when over)
+    busiest: list[WindowOut]
+    over_limit: list[OverLimitOut]
+
+
+class SendRef(_S):
+    position: int
+    at: str
+
+
+class RateLimitedOut(_S):
+    position: int
+    at: str
+    status: int
+    request_id: str
+    cooldown_until: str
+    honoured: bool
+    sends_in_cooldown: int
+    sends_in_window_before: int
+    last_send_before: SendRef | None
+    first_send_after: SendRef | None
+    breaches: list[SendRef]
+
+
+class OrphanOut(_S):
+    position: int
+    at: str
+    request_id: str
+
+
+class ChainOut(_S):
+    ok: bool
+    checked: int
+    head: int
+    bad_position: int | None
+    reason: str
+
+
+class TableIssueOut(_S):
+    kind: str  # "missing", "extra" or "mismatch"
+    id: int
+    expected: dict | None
+    found: dict | None
+
+
+class TableOut(_S):
+    ok: bool
+    checked: int
+    missing_count: int
+    extra_count: int
+    mismatch_count: int
+    issues: list[TableIssueOut]
+
+
+class StopOut(_S):
+    position: int
+    at: str
+    reason: str
+    violations: int
+    cooldown_until: str | None
+
+
+class GapOut(_S):
+    position: int
+    at: str
+    stream: str
+    requested_timepoint: int | None
+    reason: str
+
+
+class Violation(_S):
+    kind: str  # "window", "cooldown", "orphan", "chain", "malformed" or "table"
+    at: str | None
+    position: int | None
+    message: str
+
+
+class Report(_S, kw_only=True):
+    version: int = REPORT_VERSION
+    database: str
+    verdict: str  # "compliant" or "violation"
+    exit_code: int
+    since: str | None
+    until: str | None
+    limit: LimitInfo
+    requests: Requests
+    windows: Windows
+    rate_limited: list[RateLimitedOut]
+    rate_limited_count: int
+    orphans: list[OrphanOut]
+    orphan_count: int
+    chain: ChainOut
+    chain_engine: str  # "c" (the compiled chain extension) or "python"
+    chain_engine_reason: str | None  # why the chain was checked in Python (None when in C)
+    table: TableOut
+    emergency_stops: list[StopOut]
+    gaps: list[GapOut]
+    violations: list[Violation]
+    violation_counts: dict[str, int]
+
+
+def to_json(report: Report) -> str:
+    return msgspec.json.format(msgspec.json.encode(report).decode(), indent=2)
+
+
+def _n(x: int) -> str:
+    return f"{x:,}"
+
+
+def _window_line(w: WindowOut) -> str:
+    return f"{w.count} from {w.start}"
+
+
+def summary(r: Report, *, shown: int = 10) -> str:
+    """A short human summary: one line per check, then the verdict with each violation."""
+    lim = r.limit
+    lines = [f"audit of {r.database}" + (f" from {r.since}" if r.since else "")
+             + (f" until {r.until}" if r.until else "")]
+    q = r.requests
+    span = f" ({q.first_sent} .. {q.last_sent})" if q.first_sent else ""
+    lines.append(f"  requests   {_n(q.sent)} sent{span}")
+    lines.append(f"  limit      {lim.requests} per {lim.window_seconds:g} s (from {lim.source})")
+    w = r.windows
+    if w.max is None:
+        lines.append("  windows    no requests sent")
+    else:
+        lines.append(f"  windows    max {w.max.count} in any {lim.window_seconds:g} s window, "
+                     f"from {w.max.start} (headroom {w.headroom})")
+        lines.append("  busiest    " + "; ".join(_window_line(b) for b in w.busiest[:5]))
+        if w.over_limit:
+            lines.append(f"  over limit {len(w.over_limit)} run(s) of windows over {lim.requests}")
+    breached = [x for x in r.rate_limited if not x.honoured]
+    if not r.rate_limited_count:
+        lines.append("  429/403    none")
+    else:
+        state = "all cooldowns honoured" if not breached else f"{len(breached)} cooldown(s) breached"
+        lines.append(f"  429/403    {r.rate_limited_count} ({state})")
+        for x in r.rate_limited[:shown]:
+            lines.append(f"             {x.status} at {x.at}, cooldown until {x.cooldown_until}: "
+                         + ("honoured" if x.honoured else f"{x.sends_in_cooldown} sent inside"))
+    lines.append("  queued     " + ("every send traced to its request.queued" if not r.orphan_count
+                                    else f"{r.orphan_count} send(s) never queued (direct calls)"))
+    c = r.chain
+    how = ("checked in C" if r.chain_engine == "c"
+           else f"checked in Python: {r.chain_engine_reason}" if r.chain_engine_reason
+           else "checked in Python")
+    lines.append("  chain      " + (f"intact ({_n(c.checked)} entries, {how})" if c.ok
+                                    else f"BROKEN: {c.reason} ({how})"))
+    t = r.table
+    lines.append("  table      " + (f"api_rate_limit_log matches the ledger ({_n(t.checked)} rows)"
+                                    if t.ok else f"api_rate_limit_log differs: {t.missing_count} "
+                                    f"missing, {t.extra_count} extra, {t.mismatch_count} changed"))
+    lines.append("  stops      " + (", ".join(f"{s.at} ({s.reason})" for s in r.emergency_stops[:shown])
+                                    or "none"))
+    lines.append("  gaps       " + (", ".join(f"{g.at} ({g.stream}: {g.reason})" for g in r.gaps[:shown])
+                                    or "none"))
+    if r.exit_code == 0:
+        lines.append("verdict: COMPLIANT")
+    else:
+        total = sum(r.violation_counts.values())
+        lines.append(f"verdict: VIOLATION ({total})")
+        for v in r.violations[:shown]:
+            lines.append(f"  - {v.kind}: {v.message}")
+        if total > shown:
+            lines.append(f"  … and {total - shown} more (see --json)")
+    return "\n".join(lines)

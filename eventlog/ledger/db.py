@@ -1,0 +1,158 @@
+"""Opening the SQLite file, and the one place apsw's errors become ours.
+
+Every connection in chledger comes from `connect()`, so the pragmas that the
+invariants lean on are set once:
+- WAL, so readers (status, export, audit) never block the worker's appends;
+- `synchronous=FULL`, because a `request.sent` counted against the limit must
+  survive a power cut (WAL + NORMAL may lose the last commits);
+- a busy timeout, so two processes sharing one key wait for each other's
+  `BEGIN IMMEDIATE` instead of failing;
+- foreign keys on, so `batch_jobs` can't outlive their batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import urllib.parse
+from pathlib import Path
+from typing import Iterator
+
+import apsw
+
+from eventlog.errors import (
+    AppendOnlyViolation,
+    DatabaseBusy,
+    DatabaseError,
+    DatabaseFull,
+    DatabaseReadOnly,
+    NotADatabase,
+)
+
+__all__ = ["connect", "transaction", "translate", "translated", "DEFAULT_BUSY_TIMEOUT_MS"]
+
+DEFAULT_BUSY_TIMEOUT_MS = 10_000
+
+
+def translate(exc: BaseException, path: str | os.PathLike[str] | None = None) -> Exception:
+    """Map an apsw error onto our tree with a one-line message naming the file."""
+    where = f" ({path})" if path else ""
+    text = str(exc).split("\n")[0]
+    if isinstance(exc, apsw.NotADBError) or isinstance(exc, apsw.CorruptError):
+        return NotADatabase(f"not a SQLite database, or it is corrupt{where}: {text}")
+    if isinstance(exc, (apsw.ReadOnlyError, apsw.CantOpenError)) or "readonly" in text:
+        return DatabaseReadOnly(f"cannot open the database for writing{where}: {text}")
+    if isinstance(exc, (apsw.BusyError, apsw.LockedError)):
+        return DatabaseBusy(f"the database is locked by another process{where}: {text}")
+    if isinstance(exc, apsw.FullError):
+        return DatabaseFull(f"the disk is full{where}: {text}")
+    if isinstance(exc, apsw.ConstraintError) and "append-only" in text:
+        return AppendOnlyViolation(text.replace("ConstraintError: ", ""))
+    if isinstance(exc, apsw.Error):
+        return DatabaseError(f"database error{where}: {text}")
+    return exc  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def translated(path: str | os.PathLike[str] | None = None) -> Iterator[None]:
+    try:
+        yield
+    except apsw.Error as exc:
+        raise translate(exc, path) from exc
+
+
+def connect(
+    path: str | os.PathLike[str],
+    *,
+    readonly: bool = False,
+    busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+) -> apsw.Connection:
+    """Open (creating if asked) the database with chledger's pragmas.
+
+    Checks that the file is a database before writing anything to it, so a
+    stray file handed to `--db` is refused untouched.
+    """
+    p = Path(path)
+    if readonly:
+        if not p.exists():
+            raise DatabaseError(f"no database at {p}")
+        flags = apsw.SQLITE_OPEN_READONLY
+    else:
+        if p.parent and not p.parent.exists():
+            raise DatabaseReadOnly(f"cannot create the database: folder {p.parent} does not exist")
+        if p.exists() and not os.access(p, os.W_OK):
+            raise DatabaseReadOnly(f"cannot open the database for writing ({p}): permission denied")
+        if not p.exists() and not os.access(p.parent or Path("."), os.W_OK):
+            raise DatabaseReadOnly(f"cannot create the database in {p.parent or '.'}: permission denied")
+        flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+    with translated(p):
+        conn = apsw.Connection(str(p), flags=flags)
+        conn.setbusytimeout(busy_timeout_ms)
+        # Reading the schema first makes a non-database fail before any write, and a
+        # database from a newer chledger, or somebody else's, is refused before WAL mode
+        # rewrites its header.
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        except (apsw.ReadOnlyError, apsw.CantOpenError):
+            # SQLite keeps -wal and -shm beside the real file, wherever a symlink points from
+            if not readonly or os.access(p.resolve().parent, os.W_OK):
+                raise
+            conn.close()
+            conn = _read_only_folder(p.resolve(), busy_timeout_ms)
+        from eventlog.ledger.migrate import refuse_foreign, refuse_newer
+
+        refuse_newer(conn)
+        if not readonly:
+            refuse_foreign(conn)
+            conn.execute("PRAGMA journal_mode=WAL").fetchall()
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def _read_only_folder(p: Path, busy_timeout_ms: int) -> apsw.Connection:
+    """A WAL database in a folder we can't write: SQLite can't make its `-shm` there.
+
+    It is opened `immutable` (no locks, no `-shm`) only when nothing can change
+    it while we read: no `-wal` beside it (so every committed page is in the
+    file itself), and a folder nobody may write (a read-only filesystem, or no
+    write bit at all), so no writer can start one. A folder its owner can write
+    is refused: the owner's worker could start mid-read, and an immutable reader
+    would not see it. With a `-wal` there, the newest commits may be only in it,
+    and that can't be read without a `-shm`.
+    """
+    folder = p.parent  # `p` is resolved: the real file's folder
+    nobody_writes = bool(os.statvfs(folder).f_flag & os.ST_RDONLY) or not os.stat(folder).st_mode & 0o222
+    if not nobody_writes:
+        raise DatabaseReadOnly(f"cannot read {p}: it is in WAL mode, in a folder this user can't write but its "
+                               "owner can (SQLite needs its -shm there); run as the owner, or read a `backup` copy")
+    if Path(f"{p}-wal").exists():
+        raise DatabaseReadOnly(f"cannot read {p}: it is in WAL mode with a -wal file, in a folder this user can't "
+                               "write (SQLite needs its -shm there); read a `backup` copy, or run as its owner")
+    uri = "file:" + urllib.parse.quote(str(p.resolve())) + "?immutable=1"
+    conn = apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+    conn.setbusytimeout(busy_timeout_ms)
+    conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+    return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: apsw.Connection, *, immediate: bool = True) -> Iterator[apsw.Connection]:
+    """`BEGIN IMMEDIATE … COMMIT`, rolled back on any exception.
+
+    IMMEDIATE takes the write lock up front: the rate limiter's check and its
+    record must not interleave with another process's.
+    """
+    with translated(conn.filename):
+        conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    try:
+        yield conn
+    except BaseException as exc:
+        if not conn.getautocommit():
+            conn.execute("ROLLBACK")
+        if isinstance(exc, apsw.Error):
+            raise translate(exc, conn.filename) from exc
+        raise
+    else:
+        with translated(conn.filename):
+            conn.execute("COMMIT")

@@ -1,0 +1,114 @@
+"""`companies`: one row per company, from stream profile events and REST profiles.
+
+Freshness: the stream's timepoint orders its events, so an event whose
+timepoint is below the one the row holds is older news and changes nothing but
+`last_stream_event_id` (the latest event received) and `updated_at`; equal
+timepoints go to the later entry in the ledger (received later). A 200 profile
+response is the company as it was when it was received, so it always applies
+(and never touches the stream columns).
+
+`data_source` says where the row's facts came from: `stream`, `bulk` (a backfill
+list, or a REST fetch for a company the stream never mentioned), `both` once a
+bulk row has been seen on the stream. A stub row (number only, `bulk`) is
+created for a company that first appears in a backfill or a queued request,
+because `company_processing_state` refers to it.
+
+Every rule is in the upsert itself (SQL evaluates each SET against the row as it
+was), so the projector never reads the table: one parameter tuple per entry, run
+in ledger order as `executemany`. Row order (the hidden rowid) follows first
+appearance in the ledger, however it is batched.
+"""
+
+from __future__ import annotations
+
+import apsw
+import msgspec
+
+from projections.records import COMPANY_PROFILE, Batch, backfill_numbers
+from projections.payloads import Profile, raw_text
+from projections.rows import Statements
+
+NAME = "companies"
+VERSION = 1
+TABLES = ("companies",)
+LOOKUP_INDEXES: tuple[str, ...] = ()
+
+_PROFILE = ("company_name", "company_status", "company_status_detail", "company_type", "jurisdiction",
+            "date_of_creation", "registered_office_address", "sic_codes", "etag")
+_STREAM = ("deleted", "stream_last_updated", "stream_event_id", "stream_event_type", "stream_timepoint",
+           "stream_processing_status", "stream_status", "stream_metadata")
+_NEWER = "(companies.stream_timepoint IS NULL OR excluded.stream_timepoint >= companies.stream_timepoint)"
+
+
+def _stream_sql(with_profile: bool) -> str:
+    applied = (_PROFILE if with_profile else ()) + _STREAM
+    columns = ("company_number",) + applied + ("data_source", "last_stream_event_id", "updated_at")
+    sets = [f"{c} = iif({_NEWER}, excluded.{c}, companies.{c})" for c in applied]
+    sets.append(f"data_source = iif({_NEWER} AND companies.data_source = 'bulk', 'both', companies.data_source)")
+    sets += ["last_stream_event_id = excluded.last_stream_event_id", "updated_at = excluded.updated_at"]
+    return (f"INSERT INTO companies({', '.join(columns)}) VALUES ({', '.join('?' * (len(columns) - 3))}, "
+            f"'stream', ?, ?) ON CONFLICT(company_number) DO UPDATE SET {', '.join(sets)}")
+
+
+_EVENT = _stream_sql(True)
+_EVENT_NO_DATA = _stream_sql(False)
+_REST = (f"INSERT INTO companies(company_number, {', '.join(_PROFILE)}, rest_fetched_at, updated_at) "
+         f"VALUES ({', '.join('?' * (len(_PROFILE) + 3))}) ON CONFLICT(company_number) DO UPDATE SET "
+         + ", ".join(f"{c} = excluded.{c}" for c in _PROFILE)
+         + ", deleted = 0, rest_fetched_at = excluded.rest_fetched_at, updated_at = excluded.updated_at")
+_STUB = "INSERT INTO companies(company_number, updated_at) VALUES (?, ?) ON CONFLICT(company_number) DO NOTHING"
+
+
+class _StreamMeta(msgspec.Struct, omit_defaults=True):
+    timepoint: int
+    published_at: str
+    resource_uri: str
+    fields_changed: list[str] | None = None
+
+
+_encode_meta = msgspec.json.Encoder().encode
+
+
+def _profile_values(p: Profile) -> tuple:
+    return (p.company_name, p.company_status, p.company_status_detail, p.type, p.jurisdiction,
+            p.date_of_creation, raw_text(p.registered_office_address), raw_text(p.sic_codes), p.etag)
+
+
+def _stream_event(sql: Statements, batch: Batch, r, number: str) -> None:
+    e = r.entry
+    deleted = e.change == "deleted"
+    stream = (1 if deleted else 0, e.published_at, r.event_id, e.change, e.timepoint, "processed",
+              "deleted" if deleted else "active",
+              _encode_meta(_StreamMeta(e.timepoint, e.published_at, e.resource_uri, e.fields_changed)).decode(),
+              r.event_id, r.received_at)
+    profile = batch.profile(r)
+    if profile is None:
+        sql.add(_EVENT_NO_DATA, (number,) + stream)
+    else:
+        sql.add(_EVENT, (number,) + _profile_values(profile) + stream)
+
+
+def apply(conn: apsw.Connection, batch: Batch) -> None:
+    sql = Statements()
+    for r in batch.records:
+        t = r.event_type
+        if t == "stream.event":
+            if r.entry.resource_kind == COMPANY_PROFILE:  # type: ignore[attr-defined]
+                number = batch.company(r)
+                if number:
+                    _stream_event(sql, batch, r, number)
+        elif t == "response.received":
+            e = r.entry
+            if e.kind == "profile" and e.status == 200:  # type: ignore[attr-defined]
+                number = batch.company(r)
+                profile = batch.profile(r)
+                if number and profile is not None:
+                    sql.add(_REST, (number,) + _profile_values(profile) + (r.received_at, r.received_at))
+        elif t == "request.queued":
+            number = batch.company(r)
+            if number:
+                sql.add(_STUB, (number, r.received_at))
+        elif t == "backfill.created":
+            for number in backfill_numbers(r.entry.company_numbers):  # type: ignore[attr-defined]
+                sql.add(_STUB, (number, r.received_at))
+    sql.run(conn)

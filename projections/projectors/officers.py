@@ -1,0 +1,52 @@
+"""`officers`: one row per appointment, from 200 officer-list responses.
+
+The first page of a fetch (`page_start` 0) replaces the company's appointments,
+later pages add theirs, so a new fetch never leaves a stale appointment behind
+and all pages of one fetch end up together. `officer_id` is the person's id from
+`links.officer.appointments` (`/officers/<id>/appointments`). Rows get their ids
+in ledger order (SQLite's max(rowid) + 1); the same statements run in the same
+order however the ledger is batched, so replay reproduces them.
+"""
+
+from __future__ import annotations
+
+import apsw
+
+from projections.records import Batch
+from projections.payloads import officer_id, raw_text
+from projections.rows import Statements
+
+NAME = "officers"
+VERSION = 1
+TABLES = ("officers",)
+LOOKUP_INDEXES = ("idx_officers_company",)
+
+_REPLACE = "DELETE FROM officers WHERE company_number = ?"
+_ADD = ("INSERT INTO officers(company_number, officer_id, name, officer_role, appointed_on, resigned_on, "
+        "nationality, occupation, country_of_residence, date_of_birth_month, date_of_birth_year, address, "
+        "fetched_at, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def apply(conn: apsw.Connection, batch: Batch) -> None:
+    sql = Statements()
+    for r in batch.records:
+        if r.event_type != "response.received":
+            continue
+        e = r.entry
+        if e.kind != "officers" or e.status != 200:  # type: ignore[attr-defined]
+            continue
+        number = batch.company(r)
+        page = batch.officer_page(r)
+        if not number or page is None:
+            continue
+        if e.page_start == 0:  # type: ignore[attr-defined]
+            sql.add(_REPLACE, (number,))
+        for item in page.items:
+            dob = item.date_of_birth
+            sql.add(_ADD, (
+                number, officer_id(item), item.name, item.officer_role, item.appointed_on,
+                item.resigned_on, item.nationality, item.occupation, item.country_of_residence,
+                dob.month if dob else None, dob.year if dob else None, raw_text(item.address),
+                r.received_at, e.request_id,  # type: ignore[attr-defined]
+            ))
+    sql.run(conn)

@@ -1,0 +1,104 @@
+"""`company_processing_state` (seed 000), with the backfill batches and jobs that follow it.
+
+The rows the batch touches are loaded once, every record is stepped through
+`transitions` in ledger order, and the rows are written back once. The interest
+predicate in force is the one of the latest `worker.started` entry, kept in
+`projection_vars` so that a live run and a replay apply the same predicate at
+the same point of the ledger, whatever today's settings say.
+"""
+
+from __future__ import annotations
+
+import apsw
+import msgspec
+
+from eventlog.ledger.entries import Interest
+
+from projections.projectors.batch_jobs import Jobs
+from projections.records import Batch, backfill_numbers
+from projections.rows import Rows, Table
+from projections.projectors.transitions import STEPS, creates_row, new_row
+
+NAME = "company_processing_state"
+VERSION = 1
+TABLES = ("company_processing_state", "processing_batches", "batch_jobs")
+LOOKUP_INDEXES = ("idx_jobs_status", "idx_jobs_company")
+
+_TABLE = Table("company_processing_state", (
+    "id", "company_number", "processing_state", "created_at", "updated_at", "status_queued_at",
+    "status_fetched_at", "officers_queued_at", "officers_fetched_at", "completed_at",
+    "status_retry_count", "officers_retry_count", "status_request_id", "officers_request_id",
+    "last_error", "last_error_at", "last_429_response_at", "rate_limit_violations",
+), key="company_number", autoid="id")
+
+_TYPES = frozenset(STEPS) | {"backfill.created", "worker.started"}
+_INTEREST_KEY = "interest"
+_GET_VAR = "SELECT value FROM projection_vars WHERE projection = ? AND key = ?"
+_SET_VAR = ("INSERT INTO projection_vars(projection, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT(projection, key) DO UPDATE SET value = excluded.value")
+_interests: dict[str, Interest] = {}
+
+
+def load_interest(conn: apsw.Connection) -> Interest:
+    row = conn.execute(_GET_VAR, (NAME, _INTEREST_KEY)).fetchone()
+    if row is None:
+        return Interest()
+    found = _interests.get(row[0])
+    if found is None:
+        found = _interests[row[0]] = msgspec.json.decode(row[0], type=Interest)
+    return found
+
+
+def _save_interest(conn: apsw.Connection, interest: Interest) -> None:
+    conn.execute(_SET_VAR, (NAME, _INTEREST_KEY, msgspec.json.encode(interest).decode()))
+
+
+def apply(conn: apsw.Connection, batch: Batch) -> None:
+    records = [r for r in batch.records if r.event_type in _TYPES]
+    if not records:
+        return
+    keys: list[str | None] = []
+    creates = False
+    for r in records:
+        if r.event_type == "backfill.created":
+            creates = True
+            keys.extend(backfill_numbers(r.entry.company_numbers))  # type: ignore[attr-defined]
+        elif r.event_type != "worker.started":
+            keys.append(batch.company(r))
+    rows = Rows(_TABLE, conn, keys)
+    jobs = Jobs(conn, keys, creates)
+    interest = load_interest(conn)
+    restarted = False
+    for r in records:
+        t = r.event_type
+        if t == "worker.started":
+            interest = r.entry.interest  # type: ignore[attr-defined]
+            restarted = True
+            continue
+        if t == "backfill.created":
+            numbers = backfill_numbers(r.entry.company_numbers)  # type: ignore[attr-defined]
+            for number in numbers:
+                if rows.get(number) is None:
+                    rows.create(number, **new_row(r.received_at))
+            jobs.create(r, numbers, rows.rows)
+            continue
+        number = batch.company(r)
+        if not number:
+            continue
+        row = rows.get(number)
+        created = False
+        if row is None:
+            if not creates_row(r):
+                continue
+            row = rows.create(number, **new_row(r.received_at))
+            created = True
+        changed, error_code = STEPS[t](row, r, batch, interest)
+        if changed:
+            row["updated_at"] = r.received_at
+            rows.changed(number, row)
+        if (changed or created) and jobs.active:
+            jobs.follow(number, row, error_code, r)
+    rows.flush(conn)
+    jobs.flush(conn)
+    if restarted:  # written whenever a worker started, so the table is the same however batched
+        _save_interest(conn, interest)
