@@ -138,7 +138,8 @@ def _words(found: list[UnknownWord], word: str, file: str, line: int) -> None:
 def _snapshot_date(files: list[SnapshotFile], given: str | None) -> str | None:
     dates = sorted({f.snapshot_date for f in files if f.snapshot_date})
     if len(dates) > 1:
-        raise BulkFileError(f"files of different snapshots given together ({', '.join(dates)})")
+        raise BulkFileError(f"files of different snapshots ({', '.join(dates)}): give one snapshot's "
+                            "files at a time")
     if given is not None and dates and dates[0] != given:
         raise BulkFileError(f"{files[0].name}: named for {dates[0]}, but the snapshot date given is {given}")
     return given or (dates[0] if dates else None)

@@ -163,7 +163,7 @@ def snapshot_file_names(snapshot: date, parts: int, suffix: str = ".zip") -> lis
 
 
 def _write_csv(path: Path, lines: Iterable[str], *, as_zip: bool, line_ending: str, bom: bool,
-               large: bool = False) -> int:
+               stamp: date, large: bool = False) -> int:
     """Write the header and `lines` to `path` (a ZIP holding one CSV named like it, or a bare CSV);
     returns the CSV's size in bytes."""
     csv_name = path.with_suffix(".csv").name
@@ -185,8 +185,12 @@ def _write_csv(path: Path, lines: Iterable[str], *, as_zip: bool, line_ending: s
         out.write(block)
 
     if as_zip:
+        # A fixed timestamp, so the same seed gives the same bytes (and the same SHA-256).
+        member = zipfile.ZipInfo(csv_name, date_time=(stamp.year, stamp.month, stamp.day, 0, 0, 0))
+        member.compress_type = zipfile.ZIP_DEFLATED
+        member.external_attr = 0o644 << 16  # rw-r--r-- when unzipped
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive, \
-                archive.open(csv_name, "w", force_zip64=large) as out:
+                archive.open(member, "w", force_zip64=large) as out:
             write_all(out)
     else:
         with open(path, "wb") as out:
@@ -215,7 +219,7 @@ def write_bulk_file(directory: str | Path, universe: Universe, *, snapshot: date
         chunk = profiles[n * size:(n + 1) * size]
         path = folder / name
         _write_csv(path, (_quoted(company_fields(p)) for p in chunk), as_zip=as_zip,
-                   line_ending=line_ending, bom=bom)
+                   line_ending=line_ending, bom=bom, stamp=snapshot)
         paths.append(str(path))
     return BulkFiles(paths=tuple(paths), snapshot_date=snapshot.isoformat(),
                      company_numbers=tuple(p.company_number for p in profiles))
@@ -329,5 +333,5 @@ def write_synthetic(path: str | Path, rows: int, *, seed: int = 0, interest_shar
     counter: list[int] = []
     large = rows * 600 > 2**31  # zipfile must be told up front when a member may pass 2 GiB
     size = _write_csv(Path(path), _synthetic_lines(rows, seed, interest_share, counter), as_zip=as_zip,
-                      line_ending="\r\n", bom=False, large=large)
+                      line_ending="\r\n", bom=False, stamp=SNAPSHOT_DATE, large=large)
     return SyntheticFile(path=str(path), rows=rows, of_interest=counter[0], csv_bytes=size)
