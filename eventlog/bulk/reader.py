@@ -62,6 +62,7 @@ MAX_RECORD_LINES = 10
 _KEPT_REJECTIONS = 10
 _KEPT_WORDS = 50
 _EXCERPT = 160
+_BLANK_START = (b"", b"\r", b"\n", b"\t", b" ")
 
 
 class Progress(msgspec.Struct, frozen=True):
@@ -254,7 +255,7 @@ class _FileRead:
     def _take(self, line_no: int, record: bytes, quotes: int, last: bool = False) -> BulkCompany | None:
         """Parse a whole record, count it, and return it if it is to be kept."""
         report = self.report
-        if not record.strip(b"\r\n\t "):
+        if record[:1] in _BLANK_START and not record.strip(b"\r\n\t "):
             return None  # a blank line is not a row
         report.rows_read += 1
         self.file_report.rows_read += 1
@@ -282,7 +283,7 @@ class _FileRead:
         key = reason.split(" (", 1)[0] if reason.startswith("bad quoting") else reason
         report.rejected_by_reason[key] = report.rejected_by_reason.get(key, 0) + 1
         if len(report.rejections) < _KEPT_REJECTIONS:
-            excerpt = record[:_EXCERPT].decode("utf-8", "replace")
+            excerpt = record[:_EXCERPT].decode("utf-8", "replace").rstrip("\r\n")
             report.rejections.append(Rejection(self.file.name, line_no, reason, excerpt))
 
     def _refuse(self, line_no: int, reason: str, record: bytes) -> None:

@@ -92,6 +92,11 @@ def _sha256(path: Path, on_bytes: Hashing | None) -> str:
     return digest.hexdigest()
 
 
+def _is_mac_metadata(name: str) -> bool:
+    """`__MACOSX/._x.csv`: what a Mac adds when it re-zips a folder; not a second CSV."""
+    return name.startswith("__MACOSX/") or Path(name).name.startswith("._")
+
+
 def _csv_member(path: Path, label: str) -> zipfile.ZipInfo:
     try:
         with zipfile.ZipFile(path) as archive:
@@ -100,7 +105,8 @@ def _csv_member(path: Path, label: str) -> zipfile.ZipInfo:
         raise BulkFileError(f"{label}: not a readable ZIP file ({exc})") from None
     if not members:
         raise BulkFileError(f"{label}: an empty ZIP (no files in it)")
-    csvs = [m for m in members if not m.is_dir() and m.filename.lower().endswith(".csv")]
+    csvs = [m for m in members if not m.is_dir() and m.filename.lower().endswith(".csv")
+            and not _is_mac_metadata(m.filename)]
     if not csvs:
         names = ", ".join(m.filename for m in members[:5]) + (", ..." if len(members) > 5 else "")
         raise BulkFileError(f"{label}: no CSV file in this ZIP (it holds {names})")

@@ -243,6 +243,15 @@ def test_files_that_are_not_snapshots_get_one_line_each(tmp_path: Path):
     assert _error([]) == "no snapshot file given"
 
 
+def test_a_zip_rezipped_on_a_mac_still_holds_one_csv(tmp_path: Path):
+    path = tmp_path / f"{NAME}.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(f"{NAME}/{NAME}.csv", body([line(fields())]))
+        archive.writestr(f"__MACOSX/{NAME}/._{NAME}.csv", b"\x00\x05\x16\x07 resource fork")
+    rows, report = read_snapshot([path], None)
+    assert len(rows) == 1 and report.files[0].file.member == f"{NAME}/{NAME}.csv"
+
+
 def test_a_wrong_header_is_refused_naming_what_is_missing(tmp_path: Path):
     other = write_csv(tmp_path, "company_number,name\r\n01234567,ACORN LTD\r\n", name="list")
     message = _error([other])
