@@ -48,6 +48,7 @@ from .source import CHUNK, READ_ERRORS, SnapshotFile, inspect, open_csv
 from .vocabulary import category_of
 
 __all__ = [
+    "MAX_LINE_BYTES",
     "MAX_RECORD_LINES",
     "Progress",
     "Rejection",
@@ -59,6 +60,7 @@ __all__ = [
 ]
 
 MAX_RECORD_LINES = 10
+MAX_LINE_BYTES = 1 << 20  # a published row is under 2 KB; anything this long is not a row
 _KEPT_REJECTIONS = 10
 _KEPT_WORDS = 50
 _EXCERPT = 160
@@ -370,11 +372,24 @@ class _FileRead:
             header_end = carry.find(b"\n")
         carry = carry[header_end + 1:] if header_end >= 0 else b""
         line_no = 1
+        overlong = False  # inside a line too long to hold: its bytes are dropped up to its end
         while True:
             data = stream.read(CHUNK)
             consumed += len(data)
+            if overlong:
+                end = data.find(b"\n")
+                if end < 0 and data:
+                    self.reader._progress(self.file.name, consumed)
+                    consumed = 0
+                    continue
+                data = data[end + 1:] if end >= 0 else data
+                overlong = False
             lines = (carry + data).split(b"\n") if carry else data.split(b"\n")
             carry = lines.pop()  # at the end of the file: a last line with no line break, or b""
+            too_long = None
+            if len(carry) > MAX_LINE_BYTES:
+                # No row is near this long: refuse the line rather than hold the file in memory.
+                too_long, carry, overlong = carry, b"", True
             for line in lines:
                 line_no += 1
                 if pending:
@@ -401,6 +416,9 @@ class _FileRead:
                 row = take(line_no, line, quotes)
                 if row is not None:
                     yield row
+            if too_long is not None:
+                line_no += 1
+                self._refuse(line_no, f"a line longer than {MAX_LINE_BYTES:,} bytes", too_long)
             self._line_no = line_no
             if skipped:
                 report.rows_read += skipped

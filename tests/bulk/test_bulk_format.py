@@ -139,6 +139,21 @@ def test_a_file_ending_inside_an_open_quote_loses_only_that_line(tmp_path: Path)
     assert [(r.line, r.reason) for r in report.rejections] == [(3, "unbalanced quotes")]
 
 
+@pytest.mark.parametrize("interest", [None, Interest()])
+def test_a_line_of_megabytes_is_refused_without_holding_it(tmp_path: Path, interest):
+    huge = "X" * (5 * 2**20)  # 5 MiB, no line break
+    text = body([line(fields(CompanyNumber="00000001", CompanyStatus=STRIKE_OFF)), huge,
+                 line(fields(CompanyNumber="00000002", CompanyStatus=STRIKE_OFF))])
+    rows, report = read_snapshot([write_zip(tmp_path, text)], interest)
+    assert numbers(rows) == ["00000001", "00000002"]
+    assert [(r.line, r.reason, r.excerpt[:3]) for r in report.rejections] == [
+        (3, "a line longer than 1,048,576 bytes", "XXX")]
+    assert report.rows_read == 3 and report.complete
+    # the same line last in the file, with no line break after it
+    rows, report = read_snapshot([write_csv(tmp_path, body([line(fields()), huge], final_newline=False))], None)
+    assert numbers(rows) == ["01234567"] and report.rejections[0].line == 3
+
+
 def test_several_part_files_in_one_call(tmp_path: Path):
     paths = []
     for part in (1, 2, 3):
