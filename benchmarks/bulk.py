@@ -165,9 +165,10 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             made = write_synthetic(path, args.rows, seed=args.seed)
             expected_kept = made.of_interest
+            zipped = Path(path).stat().st_size / 2**20
             print(f"wrote {made.rows:,} rows in {time.perf_counter() - started:.1f} s: {made.csv_bytes / 2**20:,.0f} "
-                  f"MiB of CSV, {made.csv_bytes / made.rows:.0f} bytes a row, ZIP {Path(path).stat().st_size / 2**20:,.0f}"
-                  f" MiB; {made.of_interest:,} rows of interest ({made.of_interest / made.rows:.1%})")
+                  f"MiB of CSV, {made.csv_bytes / made.rows:.0f} bytes a row, ZIP {zipped:,.0f} MiB; "
+                  f"{made.of_interest:,} rows of interest ({made.of_interest / made.rows:.1%})")
         print(f"{args.rounds} round(s), each pass in its own process; load {load_average()}", flush=True)
         results: dict[str, list[dict]] = {name: [] for name in PASSES}
         for r in range(args.rounds):

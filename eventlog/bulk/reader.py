@@ -32,7 +32,6 @@ quoting or column count is only checked when it is parsed. `interest=None` parse
 from __future__ import annotations
 
 import csv
-from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -199,7 +198,7 @@ class SnapshotReader:
         if self._started:
             raise RuntimeError("a SnapshotReader reads its files once")
         self._started = True
-        for file_report, columns in zip(self.report.files, self._columns):
+        for file_report, columns in zip(self.report.files, self._columns, strict=True):
             yield from _FileRead(self, file_report, columns).rows()
         self.report.complete = True
 

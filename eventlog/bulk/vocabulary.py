@@ -44,7 +44,6 @@ __all__ = [
     "status_of",
     "category_of",
     "account_type_of",
-    "status_keys",
 ]
 
 # (company_status, company_status_detail) for each CompanyStatus word as published.
@@ -117,7 +116,7 @@ ACCOUNT_TYPES = frozenset((
 ))
 _ACCOUNT_ALIASES = {"accounts-type-not-available": "no-accounts-type-available"}
 
-# The fields of a row the status words decide: the only ones a raw-line test can look for.
+# The fields of a row the status word decides: the only ones a test on the raw line can decide.
 STATUS_FIELDS = ("company_status", "company_status_detail")
 
 _AROUND_SEPARATOR = re.compile(r"\s*([/-])\s*")
@@ -127,8 +126,9 @@ _SPACES = re.compile(r"\s+")
 def normalise_word(word: str) -> str | None:
     """The lookup key of a word: ASCII lower case, no space around `/` or `-`, single spaces.
 
-    None for a word with non-ASCII letters: Unicode case folding maps some of them onto ASCII
-    ("ſ" → "s"), and a key must stay findable in the raw bytes of the line (see `status_keys`).
+    None for a word with non-ASCII letters: Unicode lower-casing maps some of them onto ASCII
+    ("K", the Kelvin sign, → "k"), and a word that only looks like a known one should be reported,
+    not quietly taken for it.
     """
     if not word.isascii():
         return None
@@ -137,7 +137,6 @@ def normalise_word(word: str) -> str | None:
 
 _STATUS_BY_KEY = {normalise_word(w): v for w, v in STATUS_WORDS.items()}
 _CATEGORY_BY_KEY = {normalise_word(w): v for w, v in CATEGORY_WORDS.items()}
-_UNKNOWN: tuple[None, None] = (None, None)
 
 
 def status_of(word: str) -> tuple[str | None, str | None, bool]:
@@ -166,15 +165,3 @@ def account_type_of(word: str) -> str | None:
     key = "-".join(word.lower().split())
     key = _ACCOUNT_ALIASES.get(key, key)
     return key if key in ACCOUNT_TYPES else None
-
-
-def status_keys(field: str, values: tuple[str, ...] | frozenset[str]) -> list[str]:
-    """The normalised status words whose `field` (company_status or _detail) is one of `values`.
-
-    A row's status can only map to one of these if its raw word, lower-cased, contains every
-    run of letters of one of them: that is what makes a bytes test on the raw line safe.
-    """
-    if field not in STATUS_FIELDS:
-        raise ValueError(f"{field!r} is not decided by the status word")
-    position = STATUS_FIELDS.index(field)
-    return sorted({k for k, v in _STATUS_BY_KEY.items() if v[position] in values})

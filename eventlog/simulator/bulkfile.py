@@ -261,7 +261,7 @@ def _pool_dates(rng: random.Random, count: int, start: date, days: int) -> list[
 
 
 def _weighted(rng: random.Random, pairs, count: int) -> list[str]:
-    words, weights = zip(*pairs)
+    words, weights = zip(*pairs, strict=True)
     return rng.choices(words, weights=weights, k=count)
 
 

@@ -96,7 +96,7 @@ def test_a_bare_first_field_with_a_quote_does_not_fool_the_bytes_test(tmp_path: 
     # every later field sits one place left of where the split puts it, and the column after the
     # status ("Active" here) is where the split looks for the status.
     order = ["URI", "RegAddress.CareOf", *[c for c in COLUMNS if c not in ("URI", "RegAddress.CareOf")]]
-    values = dict(zip(COLUMNS, fields(CompanyStatus=STRIKE_OFF, CountryOfOrigin="Active")))
+    values = dict(zip(COLUMNS, fields(CompanyStatus=STRIKE_OFF, CountryOfOrigin="Active"), strict=True))
     raw = 'X"Y,Z' + '","' + '","'.join(values[c] for c in order[2:]) + '"'
     columns = read_header(",".join(order).encode(), "header")
     f = LineFilter(Interest())
