@@ -11,21 +11,16 @@ nothing else: no ledger, no database. The modules, each one job:
 - `vocabulary`: the file's status and category words → the API's keys.
 - `company`: `BulkCompany`, a row shaped like the REST company profile, and its parser.
 - `line_filter`: the cheap test on raw bytes and the exact test on the parsed row.
-- `reader`: `SnapshotReader`, the streaming loop, its progress and its report.
+- `records`: one CSV's records streamed: the hot loop, multi-line records, refused lines.
+- `report`: what a read found (counts, first rejections, unknown words) and its progress.
+- `reader`: `SnapshotReader`: every file checked and hashed first, then their rows.
 """
 
 from .company import BulkCompany, normalise_number
 from .errors import BulkFileError
 from .line_filter import LineFilter
-from .reader import (
-    FileReport,
-    Progress,
-    Rejection,
-    SnapshotReader,
-    SnapshotReport,
-    UnknownWord,
-    read_snapshot,
-)
+from .reader import ProgressCallback, SnapshotReader, read_snapshot
+from .report import FileReport, Progress, Rejection, SnapshotReport, UnknownWord
 from .source import SnapshotFile, SnapshotName, parse_snapshot_name
 from .vocabulary import category_of, status_of
 
@@ -35,6 +30,7 @@ __all__ = [
     "FileReport",
     "LineFilter",
     "Progress",
+    "ProgressCallback",
     "Rejection",
     "SnapshotFile",
     "SnapshotName",
