@@ -82,6 +82,8 @@ class PreviousName(_Shape):
 
 
 class BulkCompany(_Shape):
+    """One row of the snapshot as a company profile (the REST API's field names and values)."""
+
     company_number: str
     company_name: str
     company_status: str | None = None
@@ -154,7 +156,7 @@ _SIC = re.compile(r"\s*(\d{4,5})\b")
 
 
 def _sic_code(text: str) -> str | None:
-    """`62012 - Business and domestic software development` → `62012`; "None Supplied" → None."""
+    """`62012 - Business and domestic software development` → `62012`; a text with no code → None."""
     match = _SIC.match(text)
     return match[1] if match and match[1].isascii() else None
 
@@ -162,16 +164,16 @@ def _sic_code(text: str) -> str | None:
 class _Memo(dict):
     """A bounded memo for the few thousand distinct dates, SIC texts and words a file repeats."""
 
-    def __init__(self, compute, seed: dict | None = None, limit: int = 100_000) -> None:
-        super().__init__(seed or {})
+    def __init__(self, compute, preset: dict | None = None, limit: int = 100_000) -> None:
+        super().__init__(preset or {})
         self.compute = compute
-        self.seed = dict(seed or {})
+        self.preset = dict(preset or {})
         self.limit = limit
 
     def __missing__(self, key: str):
         if len(self) >= self.limit:
             self.clear()
-            self.update(self.seed)
+            self.update(self.preset)
         value = self[key] = self.compute(key)
         return value
 
