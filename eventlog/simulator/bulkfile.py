@@ -12,10 +12,12 @@ Two writers:
 Both write the published format with its quirks: the header line unquoted with a leading space
 before some names (` CompanyNumber`, ` RegAddress.AddressLine2`, ` PreviousName_1.CompanyName`,
 …), every field quoted, commas inside quoted fields (a category word and some SIC texts hold
-commas), dates DD/MM/YYYY, statuses and categories as words, SIC codes as "code - text",
-CRLF line endings, one CSV per ZIP named like the ZIP, and the snapshot's date in the file
-name, whole (`BasicCompanyDataAsOneFile-YYYY-MM-DD.zip`) or in parts
-(`BasicCompanyData-YYYY-MM-DD-partN_M.zip`). Everything is a pure function of the seed.
+commas), dates DD/MM/YYYY, statuses and categories as words, SIC codes as "code - text", one
+CSV per ZIP named like the ZIP, and the snapshot's date in the file name, whole
+(`BasicCompanyDataAsOneFile-YYYY-MM-DD.zip`) or in parts (`BasicCompanyData-YYYY-MM-DD-partN_M.zip`).
+Lines end in CRLF unless told otherwise, and a BOM can be put first, as a file that went through
+a spreadsheet would have. Everything is a pure function of the seed: the same seed writes the
+same bytes, so the same SHA-256.
 """
 
 from __future__ import annotations
