@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from .context import SNOV_SIMULATOR, SnovSimulator
-from .handlers import ACCOUNT, CREDITS, OUTCOME, TASK, invalid_client
+from .handlers import NOTE, Note, invalid_client
 from .record import SnovRequestRecord
 
 __all__ = ["TOKEN_PATH", "snov_gate"]
@@ -110,10 +110,11 @@ async def snov_gate(request: web.Request, handler: Handler) -> web.StreamRespons
     endpoint = _ENDPOINTS.get(request.path, "unknown")
     account, expires_at = await _attribute(sim, request, endpoint)
     response: web.StreamResponse
+    note = Note(account or "")
     if account is None:
         response = invalid_client() if endpoint == "token" else _invalid_token()
     else:
-        request[ACCOUNT] = account
+        NOTE.set(note)
         decision = sim.limit.hit(account, now)
         seq = sim.state.next_seq()
         if not decision.allowed:
@@ -133,9 +134,9 @@ async def snov_gate(request: web.Request, handler: Handler) -> web.StreamRespons
             path=request.path_qs,
             endpoint=endpoint,
             status=response.status,
-            outcome=request.get(OUTCOME, "") if ok else _default_outcome(response.status),
-            credits=request.get(CREDITS, 0) if ok else 0,
-            task=request.get(TASK, "") if ok else "",
+            outcome=note.outcome if ok else _default_outcome(response.status),
+            credits=note.credits if ok else 0,
+            task=note.task if ok else "",
         )
     )
     return response

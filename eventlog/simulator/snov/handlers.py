@@ -1,5 +1,5 @@
 """The endpoints. Attribution, the limit, expiry, faults and the record are the gate's job
-(gate.py); a handler only answers, and notes its outcome and credits on the request.
+(gate.py); a handler only answers, and notes its outcome and credits for the record.
 
 Request shapes are checked strictly: the domain start takes form fields ``names[]`` only, the
 e-mail start a JSON body only, 1 to 10 items, no blank ones; anything else is 422.
@@ -8,6 +8,8 @@ e-mail start a JSON body only, 1 to 10 items, no blank ones; anything else is 42
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
+
 from aiohttp import web
 
 from .config import MAX_BATCH
@@ -16,10 +18,8 @@ from .record import TokenIssued
 from .tasks import Task
 
 __all__ = [
-    "ACCOUNT",
-    "CREDITS",
-    "OUTCOME",
-    "TASK",
+    "NOTE",
+    "Note",
     "access_token",
     "domains_result",
     "domains_start",
@@ -29,17 +29,24 @@ __all__ = [
     "invalid_client",
 ]
 
-# Request keys: the gate sets the account; a handler notes its outcome, credits and task.
-ACCOUNT = "snov_account"
-OUTCOME = "snov_outcome"
-CREDITS = "snov_credits"
-TASK = "snov_task"
+class Note:
+    """What the gate tells a handler (the account) and the handler tells the gate's record."""
+
+    def __init__(self, account: str) -> None:
+        self.account = account
+        self.outcome = ""
+        self.credits = 0
+        self.task = ""
 
 
-def _note(request: web.Request, outcome: str, credits: int = 0, task: str = "") -> None:
-    request[OUTCOME] = outcome
-    request[CREDITS] = credits
-    request[TASK] = task
+# The gate awaits the handler in the same task, so a context variable carries the note between
+# them without putting untyped keys on the request.
+NOTE: ContextVar[Note] = ContextVar("snov_simulator_note")
+
+
+def _note(outcome: str, credits: int = 0, task: str = "") -> None:
+    note = NOTE.get()
+    note.outcome, note.credits, note.task = outcome, credits, task
 
 
 def invalid_client() -> web.Response:
@@ -73,7 +80,7 @@ async def access_token(request: web.Request) -> web.Response:
     now = sim.clock()
     value, state = sim.tokens.issue(sim.config.client_id, now)
     sim.state.tokens.append(TokenIssued(time=now, expires_at=state.expires_at, account=state.account))
-    _note(request, "token")
+    _note("token")
     return web.json_response(
         {"access_token": value, "token_type": "Bearer", "expires_in": sim.config.token_lifetime}
     )
@@ -91,8 +98,8 @@ async def domains_start(request: web.Request) -> web.Response:
         return _invalid("names", f"The names may not have more than {MAX_BATCH} items.")
     if any(not isinstance(n, str) or not n.strip() for n in names):
         return _invalid("names", "Every name must be a non-empty string.")
-    task = sim.tasks.start(request[ACCOUNT], "domains", sim.clock(), names=tuple(map(str, names)))
-    _note(request, "started", task=task.hash)
+    task = sim.tasks.start(NOTE.get().account, "domains", sim.clock(), names=tuple(map(str, names)))
+    _note("started", task=task.hash)
     return web.json_response({"data": {"task_hash": task.hash}, "meta": {"names": names}})
 
 
@@ -116,8 +123,8 @@ async def emails_start(request: web.Request) -> web.Response:
         if not all(isinstance(v, str) and v.strip() for v in fields):
             return _invalid(f"rows.{index}", "first_name, last_name and domain are required.")
         parsed.append((fields[0], fields[1], fields[2]))  # type: ignore[arg-type]
-    task = sim.tasks.start(request[ACCOUNT], "emails", sim.clock(), rows=tuple(parsed))
-    _note(request, "started", task=task.hash)
+    task = sim.tasks.start(NOTE.get().account, "emails", sim.clock(), rows=tuple(parsed))
+    _note("started", task=task.hash)
     meta_rows = [{"first_name": f, "last_name": l, "domain": d} for f, l, d in parsed]
     return web.json_response({"data": {"task_hash": task.hash}, "meta": {"rows": meta_rows}})
 
@@ -127,11 +134,11 @@ def _poll(request: web.Request, kind: str) -> web.Response:
     task_hash = request.query.get("task_hash", "")
     if not task_hash:
         return _invalid("task_hash", "The task_hash field is required.")
-    task: Task | None = sim.tasks.find(task_hash, request[ACCOUNT], kind)
+    task: Task | None = sim.tasks.find(task_hash, NOTE.get().account, kind)
     if task is None:
         return web.json_response({"success": False, "errors": "Task not found"}, status=404)
     body, credits = sim.tasks.poll(task, sim.clock())
-    _note(request, body["status"], credits, task.hash)
+    _note(body["status"], credits, task.hash)
     return web.json_response(body)
 
 
@@ -148,7 +155,7 @@ async def emails_result(request: web.Request) -> web.Response:
 async def get_balance(request: web.Request) -> web.Response:
     """GET /v1/get-balance: free, but counted against the limit like every request."""
     sim: SnovSimulator = request.app[SNOV_SIMULATOR]
-    _note(request, "balance")
+    _note("balance")
     data = {
         "balance": f"{sim.state.balance:.2f}",
         "teamwork": False,
