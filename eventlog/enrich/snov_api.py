@@ -10,8 +10,9 @@ the place, never a crash and never a guess. Errors never quote a body, which may
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
+from typing import TypeVar
 
 import msgspec
 
@@ -65,6 +66,10 @@ BALANCE_PATH = "/v1/get-balance"
 
 MAX_BATCH = 10  # names per domain start, rows per e-mail start
 CHARGED_SMTP_STATUSES = frozenset({"valid", "unknown"})  # 1 credit each; other statuses are free
+
+
+_T = TypeVar("_T")
+_S = TypeVar("_S")
 
 
 class SnovWireError(UpstreamError):
@@ -141,9 +146,9 @@ def email_batches(rows: Iterable[EmailRow]) -> list[EmailBatch]:
     return [EmailBatch(tuple(chunk)) for chunk in _chunks(unique)]
 
 
-def _unique(items, key) -> list:  # type: ignore[no-untyped-def]
+def _unique(items: Iterable[_T], key: Callable[[_T], object]) -> list[_T]:
     seen: set[object] = set()
-    out = []
+    out: list[_T] = []
     for item in items:
         k = key(item)
         if k not in seen:
@@ -152,7 +157,7 @@ def _unique(items, key) -> list:  # type: ignore[no-untyped-def]
     return out
 
 
-def _chunks(items: list) -> list[list]:  # type: ignore[type-arg]
+def _chunks(items: list[_T]) -> list[list[_T]]:
     return [items[i : i + MAX_BATCH] for i in range(0, len(items), MAX_BATCH)]
 
 
@@ -286,7 +291,7 @@ class _Balance(msgspec.Struct):
     success: bool = True
 
 
-def _decode(body: bytes, kind: type, call: str):  # type: ignore[no-untyped-def]
+def _decode(body: bytes, kind: type[_S], call: str) -> _S:
     try:
         return msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as exc:
