@@ -13,11 +13,11 @@ verifies as before; what was sealed for a forgotten person opens as erased, live
     pages     Sealer (write path) and Opener (projectors, exports) for officer-list pages
     forget    forget a subject; erasure_status for audits
     rows      rewrite a forgotten officer's projection rows
-    scrub     overwrite freed pages, rebuilt tables and the WAL's old frames
+    scrub     VACUUM and WAL truncation: no freed page, stale copy or old frame left
 """
 
 from .envelope import SEALED, Opened
-from .errors import BadSubject, NotAPage, PrivacyError, ScrubRefused, TransactionNeeded
+from .errors import BadSubject, NotAPage, PrivacyError, TransactionNeeded
 from .fields import (
     ERASED,
     ERASED_EMAIL_LOOKUP,
@@ -38,7 +38,7 @@ from .vault import KeyVault
 
 __all__ = [
     "SEALED", "Opened",
-    "PrivacyError", "BadSubject", "NotAPage", "TransactionNeeded", "ScrubRefused",
+    "PrivacyError", "BadSubject", "NotAPage", "TransactionNeeded",
     "ERASED", "ERASED_EMAIL_LOOKUP", "ERASED_OFFICER_COLUMNS", "ERASED_OFFICER_ITEM",
     "PERSONAL_EMAIL_LOOKUP_FIELDS", "PERSONAL_OFFICER_FIELDS", "READABLE_EMAIL_LOOKUP_FIELDS",
     "READABLE_OFFICER_FIELDS", "erased_officer_columns",

@@ -4,9 +4,8 @@
     └── PrivacyError
         ├── BadSubject          a subject (officer id, e-mail) that can't name a person
         ├── NotAPage            a body to seal is not an officer-list page
-        ├── TransactionNeeded   sealing or forgetting outside the caller's transaction, or
-        │                       scrubbing inside one
-        └── ScrubRefused        a table that must not be rebuilt (the ledger, one with triggers)
+        └── TransactionNeeded   sealing or forgetting outside the caller's transaction, or
+                                scrubbing inside one
 
 They live here while the package is new; they belong in `eventlog.errors` beside the rest.
 No message ever carries a key, a name or an e-mail address: subjects only.
@@ -16,7 +15,7 @@ from __future__ import annotations
 
 from ..errors import ChledgerError
 
-__all__ = ["PrivacyError", "BadSubject", "NotAPage", "TransactionNeeded", "ScrubRefused"]
+__all__ = ["PrivacyError", "BadSubject", "NotAPage", "TransactionNeeded"]
 
 
 class PrivacyError(ChledgerError):
@@ -32,8 +31,4 @@ class NotAPage(PrivacyError):
 
 
 class TransactionNeeded(PrivacyError):
-    pass
-
-
-class ScrubRefused(PrivacyError):
     pass

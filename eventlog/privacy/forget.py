@@ -10,14 +10,15 @@ that nothing can read the person's sealed fields any more:
    records the fact (a `person.forgotten` ledger entry: subject and what was done, no data)
    and its projectors rewrite the rows that held the person's plaintext with the constant
    erased values (`fields.ERASED_OFFICER_COLUMNS`), which secure_delete also zeroes;
-2. (after the commit) `scrub`: freed space and the WAL's old frames overwritten.
+2. (after the commit) `scrub`: VACUUM, so no freed cell, free page or stale copy of the rows or
+   the key is left, and the WAL truncated (scrub.py says when the VACUUM may be skipped).
 
 The worker wires step 1 into its ledger transaction:
 
     with ledger.transaction() as tx:
         report = forget_in_transaction(tx.conn, subject, at)
         tx.append(PersonForgotten(subject=subject, key_deleted=report.key_deleted))
-    scrubbed = scrub(conn, rebuild=("officers",))   # + the e-mail table, once it exists
+    scrubbed = scrub(conn)
 
 `forget` below does both for a caller with no ledger of its own (and for the tests), taking
 the rewrite as a callable.
@@ -25,7 +26,7 @@ the rewrite as a callable.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable
 
 import apsw
 import msgspec
@@ -88,16 +89,16 @@ def forget_in_transaction(conn: apsw.Connection, subject: str, at: str) -> Forge
 
 
 def forget(conn: apsw.Connection, subject: str, *, clock: Clock | None = None, rewrite: Rewrite | None = None,
-           rebuild: Sequence[str] = (), vacuum: bool = False) -> ForgetReport:
+           vacuum: bool = True) -> ForgetReport:
     """Forget `subject` and scrub: both steps of the module doc. Idempotent: run it again when
-    the report is not `complete` (a reader held the WAL)."""
+    the report is not `complete` (a reader held the WAL, a writer held off the VACUUM)."""
     _check_subject(subject)
     at = from_epoch((clock or SystemClock()).now())
     with transaction(conn):
         report = forget_in_transaction(conn, subject, at)
         if rewrite is not None:
             rewrite(conn, subject)
-    scrubbed = scrub(conn, rebuild=rebuild, vacuum=vacuum)
+    scrubbed = scrub(conn, vacuum=vacuum)
     return msgspec.structs.replace(report, scrub=scrubbed)
 
 

@@ -23,6 +23,7 @@ import msgspec
 from .envelope import SEALED, Opened, cipher, decode_envelope, erased_envelope, open_envelope, seal
 from .errors import NotAPage, TransactionNeeded
 from .fields import ERASED_OFFICER_ITEM, READABLE_OFFICER_FIELDS
+from .scrub import secure_delete_on
 from .subjects import item_subject
 from .vault import KeyVault
 
@@ -58,6 +59,9 @@ class Sealer:
         if conn.getautocommit():
             raise TransactionNeeded("sealing needs the caller's open transaction (BEGIN IMMEDIATE), the one "
                                     "that appends the sealed entry, so a new key commits with it")
+        # A key inserted without secure_delete can leave a stale copy of itself in the file when
+        # its page splits, and no later delete would reach that copy (scrub.py): on from here.
+        secure_delete_on(conn)
         self.vault = KeyVault(conn)
         self.now = now
         self._ciphers: dict[str, object] = {}  # subject -> AESGCM, or None when forgotten

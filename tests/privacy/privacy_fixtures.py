@@ -6,17 +6,18 @@ search of the database files can only find them where this test put them.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import apsw
 import msgspec
 
 from eventlog.clock import from_epoch
 from eventlog.entries import ResponseReceived
-from eventlog.ledger import Ledger
-from eventlog.privacy import READABLE_EMAIL_LOOKUP_FIELDS, Sealer, officer_subject
+from eventlog.ledger import Ledger, Record
+from eventlog.privacy import READABLE_EMAIL_LOOKUP_FIELDS, Opener, Sealer, erase_officer_rows, officer_subject
+from projections import officers
+from projections.batch import Batch
 
 NAME = "QUIXOTRIX-ZAMBELLI, Philomena Oriel"
 SURNAME = "QUIXOTRIX-ZAMBELLI"
@@ -97,5 +98,72 @@ def backup_to(conn: apsw.Connection, out: Path) -> Path:
     return out
 
 
-def plaintext_size(path: Path) -> int:
-    return os.path.getsize(path) if path.exists() else 0
+# --- the projections as the worker will run them: opened bodies into the real officers projector ---
+
+EMAILS_TABLE = "CREATE TABLE IF NOT EXISTS emails (officer_id TEXT, email TEXT, smtp_status TEXT)"
+
+
+def opened_records(conn: apsw.Connection, records: Sequence[Record]) -> list[Record]:
+    """The records with each officer page opened (restored, or erased), as the projector will see them."""
+    opener = Opener(conn)
+    out = []
+    for r in records:
+        e = r.entry
+        if isinstance(e, ResponseReceived) and e.kind == "officers" and e.status == 200:
+            body = opener.open_officer_page(bytes(e.body), r.company_number).body
+            r = msgspec.structs.replace(r, entry=msgspec.structs.replace(e, body=msgspec.Raw(body)))
+        out.append(r)
+    return out
+
+
+def project(conn: apsw.Connection, records: Sequence[Record]) -> None:
+    """The officers projector on opened pages, and a stand-in e-mail projection (plaintext rows)."""
+    _project(conn, records)
+
+
+def project_without_secure_delete(conn: apsw.Connection, records: Sequence[Record]) -> None:
+    """The same, writing its rows with secure_delete off: the worst case, as a connection that never
+    turned it on (a replay process, an older chledger) leaves its deleted rows in the file."""
+    conn.execute("PRAGMA secure_delete = OFF")
+    _project(conn, records)
+
+
+def _project(conn: apsw.Connection, records: Sequence[Record]) -> None:
+    officers.apply(conn, Batch(opened_records(conn, records)))
+    opener = Opener(conn)
+    for r in records:
+        e = r.entry
+        if isinstance(e, ResponseReceived) and e.kind == "emails":
+            row = msgspec.json.decode(bytes(e.body), type=dict[str, msgspec.Raw])
+            opened = opener.open_object(row)
+            officer = opened.subject.partition(":")[2]
+            conn.execute("DELETE FROM emails WHERE officer_id = ?", (officer,))
+            if not opened.erased:
+                email = msgspec.json.decode(opened.fields["email"])  # type: ignore[index]
+                conn.execute("INSERT INTO emails VALUES (?, ?, ?)", (officer, email, "valid"))
+
+
+def projecting_ledger(conn: apsw.Connection, clock, *, secure_delete: bool = True) -> Ledger:
+    """A ledger whose appends project inline, in the append transaction, as the worker's do."""
+    conn.execute(EMAILS_TABLE)
+    return Ledger(conn, clock, on_append=[project if secure_delete else project_without_secure_delete])
+
+
+def rewrite_forgotten(conn: apsw.Connection, subject: str) -> None:
+    """What the projectors will do on a `person.forgotten` entry."""
+    erase_officer_rows(conn, subject)
+    if subject.startswith("officer:"):
+        conn.execute("DELETE FROM emails WHERE officer_id = ?", (subject.partition(":")[2],))
+
+
+def replayed_officers(conn: apsw.Connection, ledger: Ledger, batch: int) -> list[tuple]:
+    """Empty `officers` and rebuild it from the ledger in batches of `batch` records, as replay does."""
+    conn.execute("DELETE FROM officers")
+    records = list(ledger.read())
+    for i in range(0, len(records), batch):
+        officers.apply(conn, Batch(opened_records(conn, records[i:i + batch])))
+    return table_rows(conn, "officers")
+
+
+def table_rows(conn: apsw.Connection, table: str) -> list[tuple]:
+    return conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
