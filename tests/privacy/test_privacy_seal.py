@@ -110,6 +110,9 @@ def test_wrong_key_opens_as_erased_without_raising(conn):
     result = Opener(conn).open_object(raw_item(items_of(sealed.body)[0]))
     assert result.erased and result.reason == "the key does not open it"
     assert NAME not in repr(result)
+    with transaction(conn):  # a damaged key (wrong length) opens nothing, and says so the same way
+        conn.execute("UPDATE person_keys SET key = x'0102' WHERE subject = ?", (officer_subject(OFFICER_ID),))
+    assert Opener(conn).open_object(raw_item(items_of(sealed.body)[0])).reason == "no key"
 
 
 def test_envelope_moved_to_another_person_or_edited_does_not_open(conn):
