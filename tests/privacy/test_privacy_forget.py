@@ -17,7 +17,6 @@ from eventlog.privacy import (
     KeyVault,
     Opener,
     TransactionNeeded,
-    checkpoint_truncate,
     erasure_status,
     forget,
     forget_in_transaction,
@@ -75,8 +74,9 @@ def build_history(conn: apsw.Connection, ledger: Ledger) -> None:
 def chain_verifies(conn: apsw.Connection) -> int:
     """Recompute every row's hash from the stored text with `chain_hash`; the rows checked."""
     prev, count = GENESIS, 0
-    for pos, event_id, event_type, company, data, received_at, stored in conn.execute(
-            "SELECT id, event_id, event_type, company_number, event_data, received_at, hash FROM event_log ORDER BY id"):
+    rows = conn.execute("SELECT id, event_id, event_type, company_number, event_data, received_at, hash "
+                        "FROM event_log ORDER BY id")
+    for pos, event_id, event_type, company, data, received_at, stored in rows:
         prev = chain_hash(prev, pos, event_id, event_type, company, received_at, data)
         assert prev == stored, f"entry {pos} no longer matches its hash"
         count += 1

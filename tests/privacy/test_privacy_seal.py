@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import types
 
 import apsw
 import msgspec
@@ -204,3 +205,12 @@ def test_subjects():
     assert derived.startswith("item:") and derived == item_subject(raw(bare), "01234567")
     assert derived != item_subject(raw(bare), "07654321") and "QUIXOTRIX" not in derived
     assert derived != item_subject(raw(dict(bare, name="SOMEONE, Else")), "01234567")
+
+
+def test_the_public_surface_is_what_all_names():
+    import eventlog.privacy as privacy
+
+    assert all(hasattr(privacy, name) for name in privacy.__all__)
+    assert len(set(privacy.__all__)) == len(privacy.__all__)
+    public = {n for n, v in vars(privacy).items() if not n.startswith("_") and not isinstance(v, types.ModuleType)}
+    assert public == set(privacy.__all__)
