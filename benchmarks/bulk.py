@@ -98,7 +98,7 @@ def pass_csv(path: str, memory: Memory) -> dict:
 
 def pass_reader(path: str, keep_all: bool, memory: Memory) -> dict:
     from eventlog.bulk import SnapshotReader
-    from eventlog.entries import Interest
+    from eventlog.ledger.entries import Interest
 
     rss: dict[str, float] = {}
 

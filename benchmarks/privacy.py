@@ -37,14 +37,14 @@ import msgspec  # noqa: E402
 
 from benchmarks.common import fresh_db, load_average, stopwatch  # noqa: E402
 from eventlog.clock import SystemClock, from_epoch  # noqa: E402
-from eventlog.db import connect, transaction  # noqa: E402
-from eventlog.entries import ResponseReceived  # noqa: E402
-from eventlog.ledger import Ledger, Record  # noqa: E402
-from eventlog.migrate import migrate  # noqa: E402
+from eventlog.ledger.db import connect, transaction  # noqa: E402
+from eventlog.ledger.entries import ResponseReceived  # noqa: E402
+from eventlog.ledger.store import Ledger, Record  # noqa: E402
+from eventlog.ledger.migrate import migrate  # noqa: E402
 from eventlog.privacy import Opener, Sealer  # noqa: E402
 from eventlog.simulator import names  # noqa: E402
 from projections import officers  # noqa: E402
-from projections.batch import Batch  # noqa: E402
+from projections.records import Batch  # noqa: E402
 from projections.payloads import decode_officer_page  # noqa: E402
 
 BATCH = 100  # pages per Opener, as per projector batch

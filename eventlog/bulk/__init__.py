@@ -16,13 +16,13 @@ nothing else: no ledger, no database. The modules, each one job:
 - `reader`: `SnapshotReader`: every file checked and hashed first, then their rows.
 """
 
-from .company import BulkCompany, normalise_number
-from .errors import BulkFileError
-from .line_filter import LineFilter
-from .reader import ProgressCallback, SnapshotReader, read_snapshot
-from .report import FileReport, Progress, Rejection, SnapshotReport, UnknownWord
-from .source import SnapshotFile, SnapshotName, parse_snapshot_name
-from .vocabulary import category_of, status_of
+from eventlog.bulk.company import BulkCompany, normalise_number
+from eventlog.bulk.errors import BulkFileError
+from eventlog.bulk.line_filter import LineFilter
+from eventlog.bulk.reader import ProgressCallback, SnapshotReader, read_snapshot
+from eventlog.bulk.report import FileReport, Progress, Rejection, SnapshotReport, UnknownWord
+from eventlog.bulk.source import SnapshotFile, SnapshotName, parse_snapshot_name
+from eventlog.bulk.vocabulary import category_of, status_of
 
 __all__ = [
     "BulkCompany",

@@ -17,10 +17,10 @@ import re
 
 import msgspec
 
-from eventlog.entries import normalise_company_number
+from eventlog.ledger.entries import normalise_company_number
 
-from .header import Columns
-from .vocabulary import CATEGORY_WORDS, account_type_of, category_of, status_of
+from eventlog.bulk.header import Columns
+from eventlog.bulk.vocabulary import CATEGORY_WORDS, account_type_of, category_of, status_of
 
 __all__ = [
     "Address",

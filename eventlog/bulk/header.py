@@ -12,7 +12,7 @@ import csv
 
 import msgspec
 
-from .errors import BulkFileError
+from eventlog.bulk.errors import BulkFileError
 
 __all__ = ["COLUMNS", "Columns", "read_header"]
 

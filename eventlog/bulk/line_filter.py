@@ -21,12 +21,12 @@ parsed. `interest=None` keeps every company.
 
 from __future__ import annotations
 
-from eventlog.entries import Interest
+from eventlog.ledger.entries import Interest
 from eventlog.errors import ConfigError
 
-from .company import BulkCompany
-from .header import Columns
-from .vocabulary import STATUS_FIELDS, STATUS_WORDS
+from eventlog.bulk.company import BulkCompany
+from eventlog.bulk.header import Columns
+from eventlog.bulk.vocabulary import STATUS_FIELDS, STATUS_WORDS
 
 __all__ = ["LineFilter"]
 

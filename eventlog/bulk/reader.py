@@ -26,15 +26,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from eventlog.entries import Interest
+from eventlog.ledger.entries import Interest
 
-from .company import BulkCompany
-from .errors import BulkFileError
-from .header import Columns
-from .line_filter import LineFilter
-from .records import RecordStream
-from .report import FileReport, Progress, SnapshotReport
-from .source import SnapshotFile, inspect
+from eventlog.bulk.company import BulkCompany
+from eventlog.bulk.errors import BulkFileError
+from eventlog.bulk.header import Columns
+from eventlog.bulk.line_filter import LineFilter
+from eventlog.bulk.records import RecordStream
+from eventlog.bulk.report import FileReport, Progress, SnapshotReport
+from eventlog.bulk.source import SnapshotFile, inspect
 
 __all__ = ["ProgressCallback", "SnapshotReader", "read_snapshot"]
 

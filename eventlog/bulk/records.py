@@ -19,13 +19,13 @@ from __future__ import annotations
 import csv
 from typing import Callable, Iterator
 
-from .company import BulkCompany, RowParser
-from .errors import BulkFileError
-from .header import Columns
-from .line_filter import LineFilter
-from .report import FileReport, Rejection, SnapshotReport, count_word
-from .source import CHUNK, READ_ERRORS, open_csv
-from .vocabulary import category_of
+from eventlog.bulk.company import BulkCompany, RowParser
+from eventlog.bulk.errors import BulkFileError
+from eventlog.bulk.header import Columns
+from eventlog.bulk.line_filter import LineFilter
+from eventlog.bulk.report import FileReport, Rejection, SnapshotReport, count_word
+from eventlog.bulk.source import CHUNK, READ_ERRORS, open_csv
+from eventlog.bulk.vocabulary import category_of
 
 __all__ = ["MAX_LINE_BYTES", "MAX_RECORD_LINES", "RecordStream"]
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import msgspec
 
-from eventlog.entries import Interest
+from eventlog.ledger.entries import Interest
 
-from .source import SnapshotFile
+from eventlog.bulk.source import SnapshotFile
 
 __all__ = ["Progress", "Rejection", "UnknownWord", "FileReport", "SnapshotReport", "count_word"]
 

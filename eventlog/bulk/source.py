@@ -24,8 +24,8 @@ from typing import BinaryIO, Callable, Iterator
 
 import msgspec
 
-from .errors import BulkFileError
-from .header import Columns, read_header
+from eventlog.bulk.errors import BulkFileError
+from eventlog.bulk.header import Columns, read_header
 
 __all__ = ["SnapshotName", "SnapshotFile", "parse_snapshot_name", "inspect", "open_csv", "CHUNK", "READ_ERRORS"]
 

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import msgspec
 
-from ..errors import UpstreamError
+from eventlog.errors import UpstreamError
 
 __all__ = [
     "BALANCE_PATH",

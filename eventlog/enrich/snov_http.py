@@ -25,8 +25,8 @@ from typing import Any, Generic, Literal, TypeVar
 import aiohttp
 import msgspec
 
-from ..clock import Clock
-from .snov_api import (
+from eventlog.clock import Clock
+from eventlog.enrich.snov_api import (
     BALANCE_PATH,
     BASE_URL,
     DOMAINS_RESULT_PATH,
@@ -134,7 +134,7 @@ def _says_not_enough_credits(body: bytes) -> bool:
 class SnovTransport:
     """One HTTP request per method against ``base_url``, through a session that never resends.
 
-    Give it a session from ``eventlog.sender.rest_session``: aiohttp otherwise re-sends a request
+    Give it a session from ``eventlog.worker.sender.rest_session``: aiohttp otherwise re-sends a request
     once when a kept-alive connection drops, which would put two requests on the wire for one
     recorded send (and start a lookup twice, spending credits twice).
     """

@@ -19,7 +19,7 @@ from typing import Literal
 
 import msgspec
 
-from .snov_api import (
+from eventlog.enrich.snov_api import (
     DomainBatch,
     DomainsCompleted,
     EmailBatch,

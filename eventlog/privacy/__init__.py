@@ -16,9 +16,9 @@ verifies as before; what was sealed for a forgotten person opens as erased, live
     scrub     VACUUM and WAL truncation: no freed page, stale copy or old frame left
 """
 
-from .envelope import SEALED, Opened
-from .errors import BadSubject, NotAPage, PrivacyError, TransactionNeeded
-from .fields import (
+from eventlog.privacy.envelope import SEALED, Opened
+from eventlog.privacy.errors import BadSubject, NotAPage, PrivacyError, TransactionNeeded
+from eventlog.privacy.fields import (
     ERASED,
     ERASED_EMAIL_LOOKUP,
     ERASED_OFFICER_COLUMNS,
@@ -29,12 +29,12 @@ from .fields import (
     READABLE_OFFICER_FIELDS,
     erased_officer_columns,
 )
-from .forget import ErasureStatus, ForgetReport, erasure_status, forget, forget_in_transaction
-from .pages import Opener, OpenedPage, SealedPage, Sealer
-from .rows import erase_officer_rows
-from .scrub import ScrubReport, checkpoint_truncate, scrub, secure_delete_on, strip_keys
-from .subjects import email_subject, item_subject, officer_id_of, officer_subject, parse_subject
-from .vault import KeyVault
+from eventlog.privacy.forget import ErasureStatus, ForgetReport, erasure_status, forget, forget_in_transaction
+from eventlog.privacy.pages import Opener, OpenedPage, SealedPage, Sealer
+from eventlog.privacy.rows import erase_officer_rows
+from eventlog.privacy.scrub import ScrubReport, checkpoint_truncate, scrub, secure_delete_on, strip_keys
+from eventlog.privacy.subjects import email_subject, item_subject, officer_id_of, officer_subject, parse_subject
+from eventlog.privacy.vault import KeyVault
 
 __all__ = [
     "SEALED", "Opened",

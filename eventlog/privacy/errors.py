@@ -13,7 +13,7 @@ No message ever carries a key, a name or an e-mail address: subjects only.
 
 from __future__ import annotations
 
-from ..errors import ChledgerError
+from eventlog.errors import ChledgerError
 
 __all__ = ["PrivacyError", "BadSubject", "NotAPage", "TransactionNeeded"]
 

@@ -31,12 +31,12 @@ from typing import Callable
 import apsw
 import msgspec
 
-from ..clock import Clock, SystemClock, from_epoch
-from ..db import transaction, translated
-from .errors import BadSubject, TransactionNeeded
-from .scrub import ScrubReport, scrub, secure_delete_on
-from .subjects import SUBJECT_KINDS
-from .vault import KeyVault
+from eventlog.clock import Clock, SystemClock, from_epoch
+from eventlog.ledger.db import transaction, translated
+from eventlog.privacy.errors import BadSubject, TransactionNeeded
+from eventlog.privacy.scrub import ScrubReport, scrub, secure_delete_on
+from eventlog.privacy.subjects import SUBJECT_KINDS
+from eventlog.privacy.vault import KeyVault
 
 __all__ = ["ForgetReport", "forget", "forget_in_transaction", "erasure_status", "ErasureStatus"]
 

@@ -20,12 +20,12 @@ from typing import Iterable, Mapping, NamedTuple
 import apsw
 import msgspec
 
-from .envelope import SEALED, Opened, cipher, decode_envelope, erased_envelope, open_envelope, seal
-from .errors import NotAPage, TransactionNeeded
-from .fields import ERASED_OFFICER_ITEM, READABLE_OFFICER_FIELDS
-from .scrub import secure_delete_on
-from .subjects import item_subject
-from .vault import KeyVault
+from eventlog.privacy.envelope import SEALED, Opened, cipher, decode_envelope, erased_envelope, open_envelope, seal
+from eventlog.privacy.errors import NotAPage, TransactionNeeded
+from eventlog.privacy.fields import ERASED_OFFICER_ITEM, READABLE_OFFICER_FIELDS
+from eventlog.privacy.scrub import secure_delete_on
+from eventlog.privacy.subjects import item_subject
+from eventlog.privacy.vault import KeyVault
 
 __all__ = ["Sealer", "Opener", "SealedPage", "OpenedPage"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import apsw
 
-from .fields import ERASED_OFFICER_COLUMNS
+from eventlog.privacy.fields import ERASED_OFFICER_COLUMNS
 
 __all__ = ["erase_officer_rows"]
 

@@ -35,8 +35,8 @@ import os
 import apsw
 import msgspec
 
-from ..db import transaction, translated
-from .errors import TransactionNeeded
+from eventlog.ledger.db import transaction, translated
+from eventlog.privacy.errors import TransactionNeeded
 
 __all__ = ["ScrubReport", "scrub", "checkpoint_truncate", "secure_delete_on", "strip_keys"]
 

@@ -25,7 +25,7 @@ from typing import Mapping
 
 import msgspec
 
-from .errors import BadSubject
+from eventlog.privacy.errors import BadSubject
 
 __all__ = ["officer_subject", "email_subject", "item_subject", "parse_subject", "officer_id_of",
            "SUBJECT_KINDS"]

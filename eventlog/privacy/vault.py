@@ -18,7 +18,7 @@ import os
 
 import apsw
 
-from .errors import TransactionNeeded
+from eventlog.privacy.errors import TransactionNeeded
 
 __all__ = ["KeyVault", "KEY_BYTES"]
 

@@ -30,10 +30,10 @@ from pathlib import Path
 
 import msgspec
 
-from . import names
-from .companies import STRIKE_OFF_DETAIL, Universe
-from .dates import add_years
-from .models import CompanyProfile
+from eventlog.simulator import names
+from eventlog.simulator.companies import STRIKE_OFF_DETAIL, Universe
+from eventlog.simulator.dates import add_years
+from eventlog.simulator.models import CompanyProfile
 
 __all__ = [
     "HEADER",

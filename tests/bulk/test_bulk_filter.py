@@ -15,7 +15,7 @@ from bulk_fixtures import COLUMNS, body, fields, line, write_csv, write_zip
 from eventlog.bulk import LineFilter, SnapshotReader, read_snapshot
 from eventlog.bulk.header import read_header
 from eventlog.bulk.vocabulary import STATUS_WORDS
-from eventlog.entries import Interest
+from eventlog.ledger.entries import Interest
 from eventlog.errors import ConfigError
 from eventlog.simulator.bulkfile import HEADER, write_synthetic
 

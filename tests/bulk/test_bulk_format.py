@@ -12,7 +12,7 @@ import pytest
 from bulk_fixtures import HEADER, NAME, body, fields, line, write_csv, write_zip
 from eventlog.bulk import BulkFileError, Progress, SnapshotReader, parse_snapshot_name, read_snapshot
 from eventlog.bulk.header import COLUMNS
-from eventlog.entries import Interest
+from eventlog.ledger.entries import Interest
 from eventlog.errors import ChledgerError
 
 STRIKE_OFF = "Active - Proposal to Strike off"

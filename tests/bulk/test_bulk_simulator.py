@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from eventlog.bulk import SnapshotReader, read_snapshot
-from eventlog.entries import Interest
+from eventlog.ledger.entries import Interest
 from eventlog.simulator import STRIKE_OFF_DETAIL, SimulatorConfig, Universe
 from eventlog.simulator.bulkfile import HEADER, write_bulk_file, write_synthetic
 

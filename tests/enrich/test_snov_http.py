@@ -32,7 +32,7 @@ from eventlog.enrich.snov_api import (
 )
 from eventlog.enrich.snov_http import SnovCredentials, SnovOutcome, SnovTransport, TokenHolder
 from eventlog.enrich.snov_match import match_domains, match_emails
-from eventlog.sender import rest_session
+from eventlog.worker.sender import rest_session
 from eventlog.simulator import SimulatorConfig, Universe
 from eventlog.simulator.snov import (
     SIM_CLIENT_ID,

@@ -13,11 +13,11 @@ import apsw
 import msgspec
 
 from eventlog.clock import from_epoch
-from eventlog.entries import ResponseReceived
-from eventlog.ledger import Ledger, Record
+from eventlog.ledger.entries import ResponseReceived
+from eventlog.ledger.store import Ledger, Record
 from eventlog.privacy import READABLE_EMAIL_LOOKUP_FIELDS, Opener, Sealer, erase_officer_rows, officer_subject
-from projections import officers
-from projections.batch import Batch
+from projections.projectors import officers
+from projections.records import Batch
 
 NAME = "QUIXOTRIX-ZAMBELLI, Philomena Oriel"
 SURNAME = "QUIXOTRIX-ZAMBELLI"

@@ -9,8 +9,8 @@ import apsw
 import msgspec
 import pytest
 
-from eventlog.db import connect, transaction
-from eventlog.ledger import GENESIS, Ledger, chain_hash
+from eventlog.ledger.db import connect, transaction
+from eventlog.ledger.store import GENESIS, Ledger, chain_hash
 from eventlog.privacy import (
     ERASED,
     BadSubject,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from eventlog.db import transaction
-from eventlog.entries import ResponseReceived
+from eventlog.ledger.db import transaction
+from eventlog.ledger.entries import ResponseReceived
 from eventlog.privacy import (
     ERASED,
     ERASED_OFFICER_COLUMNS,

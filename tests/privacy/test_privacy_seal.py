@@ -9,8 +9,8 @@ import apsw
 import msgspec
 import pytest
 
-from eventlog.db import transaction
-from eventlog.entries import ResponseReceived
+from eventlog.ledger.db import transaction
+from eventlog.ledger.entries import ResponseReceived
 from eventlog.privacy import (
     ERASED,
     PERSONAL_OFFICER_FIELDS,

@@ -9,13 +9,13 @@ per lookup, the busiest window, tokens issued). Everything is deterministic from
 simulator takes the strictest plausible behaviour; each module's docstring says which.
 """
 
-from .app import RunningSnovSimulator, build_snov_app, running_snov_simulator
-from .config import MAX_BATCH, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SnovSimulatorConfig
-from .context import SNOV_SIMULATOR, SnovSimulator
-from .directory import Directory, EmailFound, normalise
-from .ratelimit import SlidingWindowLimit, WindowDecision
-from .record import SnovRequestRecord, SnovSimulatorState, TokenIssued
-from .tasks import domain_lookup_key, email_lookup_key
+from eventlog.simulator.snov.app import RunningSnovSimulator, build_snov_app, running_snov_simulator
+from eventlog.simulator.snov.config import MAX_BATCH, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SnovSimulatorConfig
+from eventlog.simulator.snov.context import SNOV_SIMULATOR, SnovSimulator
+from eventlog.simulator.snov.directory import Directory, EmailFound, normalise
+from eventlog.simulator.snov.ratelimit import SlidingWindowLimit, WindowDecision
+from eventlog.simulator.snov.record import SnovRequestRecord, SnovSimulatorState, TokenIssued
+from eventlog.simulator.snov.tasks import domain_lookup_key, email_lookup_key
 
 __all__ = [
     "MAX_BATCH",

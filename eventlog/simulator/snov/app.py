@@ -12,10 +12,10 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
-from .config import SnovSimulatorConfig
-from .context import SNOV_SIMULATOR, Clock, SnovSimulator
-from .gate import TOKEN_PATH, snov_gate
-from .handlers import (
+from eventlog.simulator.snov.config import SnovSimulatorConfig
+from eventlog.simulator.snov.context import SNOV_SIMULATOR, Clock, SnovSimulator
+from eventlog.simulator.snov.gate import TOKEN_PATH, snov_gate
+from eventlog.simulator.snov.handlers import (
     access_token,
     domains_result,
     domains_start,
@@ -23,7 +23,7 @@ from .handlers import (
     emails_start,
     get_balance,
 )
-from .record import SnovSimulatorState
+from eventlog.simulator.snov.record import SnovSimulatorState
 
 __all__ = ["RunningSnovSimulator", "build_snov_app", "running_snov_simulator"]
 

@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from .config import SnovSimulatorConfig
-from .directory import Directory
-from .ratelimit import SlidingWindowLimit
-from .record import SnovSimulatorState
-from .tasks import TaskBook
-from .tokens import TokenBook
+from eventlog.simulator.snov.config import SnovSimulatorConfig
+from eventlog.simulator.snov.directory import Directory
+from eventlog.simulator.snov.ratelimit import SlidingWindowLimit
+from eventlog.simulator.snov.record import SnovSimulatorState
+from eventlog.simulator.snov.tasks import TaskBook
+from eventlog.simulator.snov.tokens import TokenBook
 
 __all__ = ["Clock", "SNOV_SIMULATOR", "SnovSimulator"]
 

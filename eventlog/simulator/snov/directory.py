@@ -14,7 +14,7 @@ import unicodedata
 
 import msgspec
 
-from .config import SnovSimulatorConfig
+from eventlog.simulator.snov.config import SnovSimulatorConfig
 
 __all__ = ["Directory", "EmailFound", "fold", "normalise"]
 

@@ -23,9 +23,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from .context import SNOV_SIMULATOR, SnovSimulator
-from .handlers import NOTE, Note, invalid_client
-from .record import SnovRequestRecord
+from eventlog.simulator.snov.context import SNOV_SIMULATOR, SnovSimulator
+from eventlog.simulator.snov.handlers import NOTE, Note, invalid_client
+from eventlog.simulator.snov.record import SnovRequestRecord
 
 __all__ = ["TOKEN_PATH", "snov_gate"]
 

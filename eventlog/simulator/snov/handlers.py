@@ -12,10 +12,10 @@ from contextvars import ContextVar
 
 from aiohttp import web
 
-from .config import MAX_BATCH
-from .context import SNOV_SIMULATOR, SnovSimulator
-from .record import TokenIssued
-from .tasks import Task
+from eventlog.simulator.snov.config import MAX_BATCH
+from eventlog.simulator.snov.context import SNOV_SIMULATOR, SnovSimulator
+from eventlog.simulator.snov.record import TokenIssued
+from eventlog.simulator.snov.tasks import Task
 
 __all__ = [
     "NOTE",

@@ -11,7 +11,7 @@ from collections import Counter
 
 import msgspec
 
-from ..record import max_in_any_window
+from eventlog.simulator.record import max_in_any_window
 
 __all__ = ["SnovRequestRecord", "SnovSimulatorState", "TokenIssued"]
 

@@ -20,9 +20,9 @@ import hashlib
 import random
 from typing import Any
 
-from .config import SnovSimulatorConfig
-from .directory import Directory, EmailFound, normalise
-from .record import SnovSimulatorState
+from eventlog.simulator.snov.config import SnovSimulatorConfig
+from eventlog.simulator.snov.directory import Directory, EmailFound, normalise
+from eventlog.simulator.snov.record import SnovSimulatorState
 
 __all__ = ["Task", "TaskBook", "domain_lookup_key", "email_lookup_key"]
 
