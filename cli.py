@@ -85,7 +85,8 @@ def migrate(database_path: str | None) -> None:
         python cli.py migrate --db companies.db
     """
     from eventlog.ledger.db import connect
-    from eventlog.ledger.migrate import current_version, migrate as run
+    from eventlog.ledger.migrate import migrate as run
+    from eventlog.ledger.schema import current_version
 
     settings = settings_from(database_path=database_path)
     conn = connect(settings.database_path)

@@ -28,7 +28,7 @@ from eventlog.ledger.entries import (
     WorkerStarted,
     encode,
 )
-from eventlog.ledger.store import GENESIS, chain_hash
+from eventlog.ledger.chain import GENESIS, chain_hash
 from eventlog.ledger.migrate import migrate
 
 __all__ = ["FIXTURE_VERSION", "fixture_path", "build_fixture"]

@@ -14,7 +14,8 @@ from eventlog.ledger.chain import MESSAGE_SQL, formula_agrees
 import msgspec
 
 from eventlog.ledger.entries import RequestQueued, StreamEvent, StreamLineRejected
-from eventlog.ledger.store import GENESIS, Ledger, chain_hash
+from eventlog.ledger.chain import GENESIS, chain_hash
+from eventlog.ledger.store import Ledger
 from test_audit_support import AuditLedger
 
 

@@ -25,7 +25,8 @@ from eventlog.ledger.entries import (
     encode,
 )
 from eventlog.errors import AppendOnlyViolation
-from eventlog.ledger.store import GENESIS, Appended, Ledger, Record, chain_hash, natural_event_id
+from eventlog.ledger.chain import GENESIS, chain_hash
+from eventlog.ledger.store import Appended, Ledger, Record, natural_event_id
 
 PROFILE = msgspec.Raw(b'{"company_number":"05954546","company_name":"GLENCOYNE ENGINEERING LTD",'
                       b'"company_status":"active"}')

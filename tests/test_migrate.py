@@ -18,7 +18,8 @@ import pytest
 from eventlog.ledger import migrate as migrate_module
 from eventlog.ledger.db import connect
 from eventlog.errors import DatabaseError, SchemaTooNew
-from eventlog.ledger.migrate import Migration, available, current_version, latest_version, migrate
+from eventlog.ledger.migrate import migrate
+from eventlog.ledger.schema import Migration, available, current_version, latest_version
 
 # Tables of DESIGN.md and the seeds that the migrations must create.
 EXPECTED_TABLES = {

@@ -27,7 +27,8 @@ from eventlog.audit.native_scan import HEADER, _AUDIT_SQL, scan_range_native
 from eventlog.audit.scan import scan_range
 from eventlog.ledger.db import connect
 from eventlog.ledger.entries import RequestQueued
-from eventlog.ledger.store import GENESIS, Ledger, chain_hash
+from eventlog.ledger.chain import GENESIS, chain_hash
+from eventlog.ledger.store import Ledger
 from eventlog.ledger.migrate import migrate
 from test_audit_chain import awkward, many
 from test_audit_support import AuditLedger

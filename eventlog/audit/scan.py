@@ -32,11 +32,10 @@ from typing import Iterator
 import apsw
 import msgspec
 
-from eventlog.ledger.chain import (MESSAGE_SQL, NOT_UTF8, careful_rows, formula_agrees, mismatch_reason,
-                          row_hash)
+from eventlog.ledger.chain import (GENESIS, MESSAGE_SQL, careful_rows, chain_hash, formula_agrees,
+                                   mismatch_reason, row_hash)
 from eventlog.audit.timestamps import to_us
 from eventlog.ledger.db import connect, translated
-from eventlog.ledger.store import GENESIS, chain_hash
 
 __all__ = ["RangeScan", "Pending", "TableIssue", "Noted", "scan_range", "range_snapshot", "predecessor_hash",
            "TABLE_COLUMNS", "SENT", "ANSWERS"]
@@ -130,6 +129,21 @@ def _as_row(ident: tuple, status: int) -> tuple:
 
 def _found(trow: tuple) -> tuple:
     return trow[:3] + (trow[5],) + trow[3:5]
+
+
+NOT_UTF8 = object()  # from `_careful`: a stored hash or body that was text but not UTF-8
+
+
+def _careful(conn: apsw.Connection, first: int, last: int) -> Iterator[tuple]:
+    """The scan's rows `(id, event_type, received_at, body or None for a stream event,
+    (event_id, company, event_data), hash)` from the ledger's careful reader, for a range where
+    some text is not UTF-8: such a row's hash is NOT_UTF8 (a mismatch), and so is its body when
+    its received_at or event_data is the bad one."""
+    for row in careful_rows(conn, first, last):
+        body = None if row.event_type == "stream.event" else (
+            NOT_UTF8 if {"received_at", "event_data"} & set(row.bad) else row.event_data)
+        yield (row.position, row.event_type, row.received_at, body,
+               (row.event_id, row.company_number, row.event_data), NOT_UTF8 if row.bad else row.hash)
 
 
 def scan_range(db_path: str, first: int, last: int, *, since: str = "", until: str = "\uffff",
@@ -234,7 +248,7 @@ def _scan_once(conn, first, last, since, until, table_from, queued_memory, check
             issues.append(TableIssue("mismatch", pos, _as_row(found[:5], status), _found(found)))
 
     if careful:
-        cursor = careful_rows(conn, first, last)
+        cursor = _careful(conn, first, last)
     elif not check_chain:
         cursor = conn.cursor().execute(_ROWS_FACTS_SQL, (first, last))
     elif fast:

@@ -17,7 +17,8 @@ import click
 
 from eventlog.ledger.db import connect
 from eventlog.errors import ChledgerError, DatabaseError
-from eventlog.ledger.migrate import current_version, latest_version, migrate
+from eventlog.ledger.migrate import migrate
+from eventlog.ledger.schema import current_version, latest_version
 
 from eventlog.ledger.lock import worker_lock
 from projections.replay.rebuild import replay, verify

@@ -1,23 +1,58 @@
-"""The hash chain, checked fast: SQLite assembles each entry's hashed message, Python hashes it.
+"""The hash chain: the one definition of what each ledger row's hash covers, and its walk.
 
-`ledger.chain_hash` hashes `prev || "pos␟event_id␟event_type␟company␟received_at␟event_data"`.
-Building that string in Python costs more than the SHA-256 itself on a 3M-row ledger, so the
-audit asks SQLite for the same bytes (`MESSAGE_SQL`) and hashes `prev + message`. The two
-formulas must never drift apart: `formula_agrees` compares them on a real row at the start of
-every scan (and the tests compare them on awkward rows: NULL company, non-ASCII text), and a
-scan whose row disagrees falls back to `chain_hash` itself.
+    hash(n) = sha256(hash(n-1) || "n␟event_id␟event_type␟company_number␟received_at␟event_data")
+
+with `GENESIS` (32 zero bytes) before position 1 and U+001F between the fields (an empty string
+for a NULL company number). An edited, reordered or deleted row breaks the chain from there on.
+
+Every other piece computes the same bytes and is checked against this module:
+- `Ledger` (`store.py`) hashes each appended row with `chain_hash`;
+- `MESSAGE_SQL` asks SQLite for the same message, because building the string in Python costs
+  more than the SHA-256 on a large ledger (the audit hashes `prev + message`); `formula_agrees`
+  compares the two on a real row at the start of every scan, and the tests on awkward rows
+  (NULL company, non-ASCII text); a row whose value is not text is hashed with `chain_hash`;
+- the C extension (`native.py`, `chainext/`) walks the chain inside SQLite; the tests compare it
+  with `walk` row for row, tampered rows included.
+
+`walk` is the chain checked in Python (what `Ledger.verify` runs when the C extension is not
+built), and `careful_rows` the reader for rows with text that is not UTF-8 (only tampering
+stores it; apsw can't even return such a value), which both walks fall back to.
 """
 
 from __future__ import annotations
 
 import hashlib
+from typing import Iterator, NamedTuple
 
 import apsw
 
-from eventlog.ledger.store import chain_hash
+from eventlog.ledger.db import translated
 
-__all__ = ["MESSAGE_SQL", "ROW_FIELDS_SQL", "message_digest", "formula_agrees", "mismatch_reason",
-           "row_hash", "NOT_UTF8", "careful_rows"]
+__all__ = ["GENESIS", "ChainReport", "chain_hash", "walk", "MESSAGE_SQL", "ROW_FIELDS_SQL",
+           "message_digest", "formula_agrees", "mismatch_reason", "row_hash", "CarefulRow",
+           "careful_rows"]
+
+GENESIS = b"\x00" * 32
+_SEP_CHAR = "\x1f"
+_sha256 = hashlib.sha256
+
+
+class ChainReport(NamedTuple):
+    """A whole-chain check: `ok`, rows `checked`, the `head`, and where and why it broke."""
+
+    ok: bool
+    checked: int
+    head: int
+    bad_position: int | None = None
+    reason: str = ""
+
+
+def chain_hash(prev: bytes, position: int, event_id: str, event_type: str,
+               company_number: str | None, received_at: str, event_data: str) -> bytes:
+    """sha256(previous hash || position, envelope and data joined by U+001F)."""
+    return _sha256(prev + f"{position}{_SEP_CHAR}{event_id}{_SEP_CHAR}{event_type}{_SEP_CHAR}"
+                   f"{company_number or ''}{_SEP_CHAR}{received_at}{_SEP_CHAR}{event_data}".encode()).digest()
+
 
 _SEP = "char(31)"
 # NULL for a row holding a value that is not text (a blob event_id, a NULL body: possible only by
@@ -73,29 +108,76 @@ def row_hash(conn: apsw.Connection, prev: bytes, position: int) -> bytes:
     return chain_hash(prev, pos, event_id, event_type, company, received_at, data)
 
 
-NOT_UTF8 = object()  # in `careful_rows`: a stored hash or body that was text but not UTF-8
 _COLUMNS = ("event_id", "event_type", "company_number", "received_at", "event_data", "hash")
 _CAREFUL_SQL = ("SELECT id, " + ", ".join(
     f"typeof({c}), CASE WHEN typeof({c}) = 'text' THEN CAST({c} AS BLOB) ELSE {c} END"
     for c in _COLUMNS) + " FROM event_log WHERE id BETWEEN ? AND ? ORDER BY id")
 
 
-def careful_rows(conn: apsw.Connection, first: int, last: int):
-    """The audit scan's rows (id, event_type, received_at, body or None for a stream event,
-    (event_id, company, event_data), hash) with text read as bytes and decoded here, for a range
-    where some text is not UTF-8 (only tampering stores it; apsw can't even return it). Such a
-    row comes with NOT_UTF8 for its hash (a mismatch), and for its body when its received_at or
-    body is the bad one; bad text elsewhere is shown with backslash escapes."""
+class CarefulRow(NamedTuple):
+    """A stored row with its text decoded here; `bad` names the columns that were not UTF-8
+    (shown with backslash escapes): a row with any is a mismatch, since its stored bytes
+    can't be what `chain_hash` hashed."""
+
+    position: int
+    event_id: str
+    event_type: str
+    company_number: str | None
+    received_at: str
+    event_data: str
+    hash: bytes
+    bad: tuple[str, ...]
+
+
+def careful_rows(conn: apsw.Connection, first: int, last: int = 1 << 62) -> Iterator[CarefulRow]:
+    """Rows at positions first..last with text read as bytes and decoded here, never raising on
+    text that is not UTF-8. Slower than a plain SELECT: the walks use it only after one failed."""
     for row in conn.cursor().execute(_CAREFUL_SQL, (first, last)):
         values, bad = [], []
-        for kind, value in zip(row[1::2], row[2::2]):
+        for column, kind, value in zip(_COLUMNS, row[1::2], row[2::2]):
             if kind == "text":
                 try:
                     value = value.decode()
                 except UnicodeDecodeError:
                     value = value.decode("utf-8", "backslashreplace")
-                    bad.append(len(values))
+                    bad.append(column)
             values.append(value)
-        event_id, event_type, company, at, data, stored = values
-        body = None if event_type == "stream.event" else (NOT_UTF8 if 3 in bad or 4 in bad else data)
-        yield row[0], event_type, at, body, (event_id, company, data), NOT_UTF8 if bad else stored
+        yield CarefulRow(row[0], *values, tuple(bad))
+
+
+_WALK_SQL = ("SELECT id, event_id, event_type, company_number, received_at, event_data, hash "
+             "FROM event_log WHERE id > ? ORDER BY id LIMIT ?")
+
+
+def _rows(conn: apsw.Connection, after: int, batch_size: int) -> Iterator[tuple]:
+    while True:
+        rows = conn.execute(_WALK_SQL, (after, batch_size)).fetchall()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1][0]
+
+
+def walk(conn: apsw.Connection, *, batch_size: int = 5000) -> ChainReport:
+    """Recompute the chain from genesis in Python and report the first break: a missing
+    position, or a row that does not match its hash."""
+    prev, expected, checked = GENESIS, 1, 0
+    rows: Iterator[tuple] = _rows(conn, 0, batch_size)
+    with translated(conn.filename):
+        while True:
+            try:
+                for pos, event_id, event_type, company, received_at, data, stored, *bad in rows:
+                    if pos != expected:
+                        return ChainReport(False, checked, pos, expected,
+                                           f"position {expected} is missing (next is {pos})")
+                    digest = None if bad and bad[0] else chain_hash(
+                        prev, pos, event_id, event_type, company, received_at, data)
+                    if digest != stored:
+                        return ChainReport(False, checked, pos, pos,
+                                           f"entry {pos} ({event_id}) does not match its hash")
+                    prev = digest
+                    expected += 1
+                    checked += 1
+                return ChainReport(True, checked, expected - 1)
+            except UnicodeDecodeError:  # text that is not UTF-8: row by row from here on
+                rows = careful_rows(conn, expected)

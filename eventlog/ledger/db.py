@@ -1,4 +1,4 @@
-"""Opening the SQLite file, and the one place apsw's errors become ours.
+"""Opening the SQLite file, and the transaction every write runs in.
 
 Every connection in chledger comes from `connect()`, so the pragmas that the
 invariants lean on are set once:
@@ -20,45 +20,13 @@ from typing import Iterator
 
 import apsw
 
-from eventlog.errors import (
-    AppendOnlyViolation,
-    DatabaseBusy,
-    DatabaseError,
-    DatabaseFull,
-    DatabaseReadOnly,
-    NotADatabase,
-)
+from eventlog.errors import DatabaseError, DatabaseReadOnly
+from eventlog.ledger.apsw_errors import translate, translated
+from eventlog.ledger.schema import refuse_foreign, refuse_newer
 
 __all__ = ["connect", "transaction", "translate", "translated", "DEFAULT_BUSY_TIMEOUT_MS"]
 
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
-
-
-def translate(exc: BaseException, path: str | os.PathLike[str] | None = None) -> Exception:
-    """Map an apsw error onto our tree with a one-line message naming the file."""
-    where = f" ({path})" if path else ""
-    text = str(exc).split("\n")[0]
-    if isinstance(exc, apsw.NotADBError) or isinstance(exc, apsw.CorruptError):
-        return NotADatabase(f"not a SQLite database, or it is corrupt{where}: {text}")
-    if isinstance(exc, (apsw.ReadOnlyError, apsw.CantOpenError)) or "readonly" in text:
-        return DatabaseReadOnly(f"cannot open the database for writing{where}: {text}")
-    if isinstance(exc, (apsw.BusyError, apsw.LockedError)):
-        return DatabaseBusy(f"the database is locked by another process{where}: {text}")
-    if isinstance(exc, apsw.FullError):
-        return DatabaseFull(f"the disk is full{where}: {text}")
-    if isinstance(exc, apsw.ConstraintError) and "append-only" in text:
-        return AppendOnlyViolation(text.replace("ConstraintError: ", ""))
-    if isinstance(exc, apsw.Error):
-        return DatabaseError(f"database error{where}: {text}")
-    return exc  # type: ignore[return-value]
-
-
-@contextlib.contextmanager
-def translated(path: str | os.PathLike[str] | None = None) -> Iterator[None]:
-    try:
-        yield
-    except apsw.Error as exc:
-        raise translate(exc, path) from exc
 
 
 def connect(
@@ -99,8 +67,6 @@ def connect(
                 raise
             conn.close()
             conn = _read_only_folder(p.resolve(), busy_timeout_ms)
-        from eventlog.ledger.migrate import refuse_foreign, refuse_newer
-
         refuse_newer(conn)
         if not readonly:
             refuse_foreign(conn)

@@ -2,7 +2,7 @@
 
 `eventlog/ledger/chainext/` holds a small SQLite loadable extension (C, SHA-256 from OpenSSL's
 libcrypto) that setup.py compiles at `pip install` time, when a compiler and the headers are
-there. It gives SQLite two aggregates: `chledger_chain`, which recomputes `ledger.chain_hash`
+there. It gives SQLite two aggregates: `chledger_chain`, which recomputes `chain.chain_hash`
 over rows in id order (what `Ledger.verify` needs), and `chledger_audit` (see
 `audit_native.py`). A chain walked in C runs ~8x faster than hashing row by row in Python, and
 runs inside one `sqlite3_step`, with the GIL released, so threads check ranges in parallel.
@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import apsw
+
+from eventlog.ledger.chain import GENESIS, ChainReport, chain_hash, mismatch_reason
 
 __all__ = ["ENTRY_POINT", "ChainOutcome", "extension_path", "unavailable_reason", "engine", "load",
            "usable", "check_chain", "outcome_from", "verify_report", "window_counts"]
@@ -146,8 +148,6 @@ def outcome_from(kind: int, checked: int, position: int, next_id: int, first: in
 
 
 def _mismatch(conn: apsw.Connection, position: int) -> str:
-    from eventlog.ledger.chain import mismatch_reason
-
     return mismatch_reason(conn, position)
 
 
@@ -155,8 +155,6 @@ def check_chain(conn: apsw.Connection, first: int, last: int, prev: bytes) -> Ch
     """Walk positions first..last (the rows there, in id order) from `prev`, the stored hash of
     the row before `first`; `usable(conn)` must be true. A gap after the last row present is not
     seen here: the caller compares `expected` with what it expects."""
-    from eventlog.ledger.store import chain_hash
-
     checked = 0
     while True:
         row = conn.execute(_CHAIN_SQL, (prev, first, first, last)).fetchone()[0]
@@ -182,8 +180,6 @@ def _stored(conn: apsw.Connection, position: int) -> bytes:
 
 def verify_report(conn: apsw.Connection):
     """`Ledger.verify()`'s report, computed in C; None when the C chain can't be used here."""
-    from eventlog.ledger.store import GENESIS, ChainReport
-
     try:
         if not usable(conn):
             return None

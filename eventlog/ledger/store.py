@@ -16,7 +16,6 @@ Projections that must never lag (the rate-limit log, the queue) register as
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import uuid
 from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
@@ -25,13 +24,12 @@ import apsw
 import msgspec
 
 from eventlog.clock import Clock, SystemClock, from_epoch
+from eventlog.ledger import native
+from eventlog.ledger.chain import GENESIS, ChainReport, chain_hash, walk
 from eventlog.ledger.db import transaction, translated
 from eventlog.ledger.entries import Entry, RequestQueued, StreamEvent, decode, encode
 
-__all__ = ["Ledger", "Record", "Appended", "ChainReport", "natural_event_id", "GENESIS"]
-
-GENESIS = b"\x00" * 32
-_SEP = "\x1f"
+__all__ = ["Ledger", "LedgerTransaction", "Record", "Appended", "natural_event_id"]
 
 AppendHook = Callable[[apsw.Connection, "list[Record]"], None]
 
@@ -53,14 +51,6 @@ class Appended(NamedTuple):
     new: bool
 
 
-class ChainReport(NamedTuple):
-    ok: bool
-    checked: int
-    head: int
-    bad_position: int | None = None
-    reason: str = ""
-
-
 def natural_event_id(entry: Entry) -> str:
     """The idempotency key an entry has by nature, or a fresh unique one."""
     if isinstance(entry, StreamEvent):
@@ -68,16 +58,6 @@ def natural_event_id(entry: Entry) -> str:
     if isinstance(entry, RequestQueued):
         return f"queued:{entry.request_id}"
     return f"{entry.__struct_config__.tag}:{uuid.uuid4().hex}"
-
-
-def chain_hash(prev: bytes, position: int, event_id: str, event_type: str,
-               company_number: str | None, received_at: str, event_data: str) -> bytes:
-    """sha256(previous hash || position, envelope and data joined by U+001F)."""
-    return _sha256(prev + f"{position}{_SEP}{event_id}{_SEP}{event_type}{_SEP}{company_number or ''}"
-                   f"{_SEP}{received_at}{_SEP}{event_data}".encode()).digest()
-
-
-_sha256 = hashlib.sha256
 
 
 _INSERT = (
@@ -182,62 +162,10 @@ class Ledger:
     def verify(self, *, batch_size: int = 5000) -> ChainReport:
         """Recompute the hash chain from genesis; report the first break.
 
-        In C when the chain extension is built (`native_chain`: the same bytes, the same
-        SHA-256, ~8x faster), otherwise by the loop below.
+        In C when the chain extension is built (`native.py`: the same bytes, the same SHA-256,
+        ~8x faster), otherwise in Python (`chain.walk`).
         """
-        from eventlog.ledger.native import verify_report
-
-        native = verify_report(self.conn)
-        if native is not None:
-            return native
-        prev = GENESIS
-        expected = 1
-        checked = 0
-        rows = self.read_rows(0, batch_size=batch_size)
-        while True:
-            try:
-                for pos, event_id, event_type, company, data, received_at, stored in rows:
-                    if pos != expected:
-                        return ChainReport(False, checked, pos, expected,
-                                           f"position {expected} is missing (next is {pos})")
-                    if stored is _NOT_UTF8:  # a text column Python can't read: tampered
-                        digest = None
-                    else:
-                        digest = chain_hash(prev, pos, event_id, event_type, company, received_at,
-                                            data)
-                    if digest != stored:
-                        return ChainReport(False, checked, pos, pos,
-                                           f"entry {pos} ({event_id}) does not match its hash")
-                    prev = digest
-                    expected += 1
-                    checked += 1
-                return ChainReport(True, checked, expected - 1)
-            except UnicodeDecodeError:  # a text column that is not UTF-8 (only tampering
-                rows = _careful_rows(self.conn, expected - 1)  # stores one): row by row now
-
-
-_NOT_UTF8 = object()  # stands for the stored hash of a row with a text column that isn't UTF-8
-_COLUMNS = ("event_id", "event_type", "company_number", "event_data", "received_at", "hash")
-_CAREFUL_SQL = ("SELECT id, " + ", ".join(
-    f"typeof({c}), CASE WHEN typeof({c}) = 'text' THEN CAST({c} AS BLOB) ELSE {c} END"
-    for c in _COLUMNS) + " FROM event_log WHERE id > ? ORDER BY id")
-
-
-def _careful_rows(conn: apsw.Connection, after: int) -> Iterator[tuple]:
-    """`read_rows` from `after`, with text read as bytes and decoded here: a row with a column
-    that is not UTF-8 comes with `_NOT_UTF8` for its hash (`verify` calls it a mismatch) and its
-    event_id shown with backslash escapes. Only `verify` uses this, after a decode failed."""
-    with translated(conn.filename):
-        for row in conn.execute(_CAREFUL_SQL, (after,)):
-            values, bad = [], False
-            for kind, value in zip(row[1::2], row[2::2]):
-                if kind == "text":
-                    try:
-                        value = value.decode()
-                    except UnicodeDecodeError:
-                        value, bad = value.decode("utf-8", "backslashreplace"), True
-                values.append(value)
-            yield (row[0], *values[:5], _NOT_UTF8 if bad else values[5])
+        return native.verify_report(self.conn) or walk(self.conn, batch_size=batch_size)
 
 
 class LedgerTransaction:
@@ -299,8 +227,7 @@ class LedgerTransaction:
             data = encode(entry).decode()
             event_type = entry.__struct_config__.tag
             company = getattr(entry, "company_number", None)
-            prev = _sha256(prev + f"{head}{_SEP}{event_id}{_SEP}{event_type}{_SEP}{company or ''}"
-                           f"{_SEP}{received_at}{_SEP}{data}".encode()).digest()
+            prev = chain_hash(prev, head, event_id, event_type, company, received_at, data)
             rows.append((head, event_id, event_type, company, data, received_at, prev))
             records.append(Record(head, event_id, event_type, company, received_at, entry))
             seen[event_id] = head

@@ -22,7 +22,7 @@ from eventlog.ledger.db import connect, translated
 from eventlog.ledger.disk import DiskReport, measure
 from eventlog.errors import ChledgerError, DatabaseError
 from eventlog.worker.limiter import SlidingWindowLimiter
-from eventlog.ledger.migrate import current_version, latest_version
+from eventlog.ledger.schema import current_version, latest_version
 from eventlog.worker.queue import depth_by_priority
 from eventlog.config.settings import Settings, load_settings
 

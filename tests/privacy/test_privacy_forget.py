@@ -10,7 +10,8 @@ import msgspec
 import pytest
 
 from eventlog.ledger.db import connect, transaction
-from eventlog.ledger.store import GENESIS, Ledger, chain_hash
+from eventlog.ledger.chain import GENESIS, chain_hash
+from eventlog.ledger.store import Ledger
 from eventlog.privacy import (
     ERASED,
     BadSubject,

@@ -1,0 +1,51 @@
+"""The one place apsw's errors become ours (`eventlog.errors`), each a line naming the file.
+
+Every module that touches SQLite runs its calls inside `translated(path)` (or lets
+`db.transaction` do it), so the rest of the code speaks one vocabulary of failures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator
+
+import apsw
+
+from eventlog.errors import (
+    AppendOnlyViolation,
+    DatabaseBusy,
+    DatabaseError,
+    DatabaseFull,
+    DatabaseReadOnly,
+    NotADatabase,
+)
+
+__all__ = ["translate", "translated"]
+
+
+def translate(exc: BaseException, path: str | os.PathLike[str] | None = None) -> Exception:
+    """Map an apsw error onto our tree with a one-line message naming the file."""
+    where = f" ({path})" if path else ""
+    text = str(exc).split("\n")[0]
+    if isinstance(exc, apsw.NotADBError) or isinstance(exc, apsw.CorruptError):
+        return NotADatabase(f"not a SQLite database, or it is corrupt{where}: {text}")
+    if isinstance(exc, (apsw.ReadOnlyError, apsw.CantOpenError)) or "readonly" in text:
+        return DatabaseReadOnly(f"cannot open the database for writing{where}: {text}")
+    if isinstance(exc, (apsw.BusyError, apsw.LockedError)):
+        return DatabaseBusy(f"the database is locked by another process{where}: {text}")
+    if isinstance(exc, apsw.FullError):
+        return DatabaseFull(f"the disk is full{where}: {text}")
+    if isinstance(exc, apsw.ConstraintError) and "append-only" in text:
+        return AppendOnlyViolation(text.replace("ConstraintError: ", ""))
+    if isinstance(exc, apsw.Error):
+        return DatabaseError(f"database error{where}: {text}")
+    return exc  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def translated(path: str | os.PathLike[str] | None = None) -> Iterator[None]:
+    try:
+        yield
+    except apsw.Error as exc:
+        raise translate(exc, path) from exc
