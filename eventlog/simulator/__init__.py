@@ -21,7 +21,7 @@ from .published import PublishedForm, format_published_at
 from .quirks import Quirks
 from .ratelimit import FixedWindowLimiter, RateDecision
 from .record import RequestRecord, SimulatorState, StreamConnection, max_in_any_window
-from .timeline import COMPANIES_PATH, Feed, Timeline, first_index_of
+from .timeline import COMPANIES_PATH, Feed, Timeline, first_seen
 
 __all__ = [
     "CEASED_STATUSES",
@@ -49,7 +49,7 @@ __all__ = [
     "Universe",
     "build_app",
     "connection_deadline",
-    "first_index_of",
+    "first_seen",
     "format_published_at",
     "is_first_gazette_notice",
     "is_well_formed",

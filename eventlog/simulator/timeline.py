@@ -19,7 +19,7 @@ from .models import EventMeta, StreamEvent
 from .published import draw_published_at
 from .schedule import BLOCK, Schedule, ScheduleSpec
 
-__all__ = ["BLOCK", "COMPANIES_PATH", "Feed", "Timeline", "first_index_of"]
+__all__ = ["BLOCK", "COMPANIES_PATH", "Feed", "Timeline", "first_seen"]
 
 COMPANIES_PATH = "/companies"
 
@@ -102,12 +102,12 @@ class Timeline(Feed):
         )
 
 
-def first_index_of(feed: Feed, number: str, stop: int) -> int | None:
-    """Index of the first event about ``number`` among the first ``stop``, or None.
+def first_seen(feed: Feed, stop: int) -> dict[str, int]:
+    """For each company the first ``stop`` events speak of, the index of the first one.
 
-    A linear scan, for tests that must know which stream spoke of a company first.
+    One linear pass, for tests that must know which stream spoke of a company first.
     """
+    first: dict[str, int] = {}
     for index in range(stop):
-        if feed.number_at(index) == number:
-            return index
-    return None
+        first.setdefault(feed.number_at(index), index)
+    return first
