@@ -452,6 +452,8 @@ def test_window_label_and_config_defaults() -> None:
     assert (config.api_key, config.stream_key) == ("sim-key", "sim-stream-key")
     with pytest.raises(ValueError, match="stream_key must differ"):
         SimulatorConfig(api_key="k", stream_key="k")
+    with pytest.raises(ValueError, match="stream_key must be a non-empty string"):
+        SimulatorConfig(stream_key=None)  # type: ignore[arg-type]
     assert (config.rate_limit_requests, config.rate_limit_window) == (600, 300)
     assert (config.ip_limit_requests, config.ip_limit_window) == (2000, 300)
     assert config.events_per_second == 0.5 and config.retention_seconds == 3 * 86_400

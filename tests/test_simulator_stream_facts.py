@@ -273,18 +273,25 @@ async def test_connecting_too_often_is_answered_429() -> None:
 
         assert await connect() == 200
         assert await connect() == 429
-        assert await connect("/filings") == 200  # per path: both streams may be followed
+        assert await connect("/filings") == 429  # per key: the other stream must wait too
         clock.advance(59.9)
         assert await connect() == 429  # refusals do not restart the interval ...
         clock.advance(0.1)
-        assert await connect() == 200  # ... so waiting it out always gets in
+        assert await connect("/filings") == 200  # ... so waiting it out always gets in
         assert await connect(headers=REST) == 401  # a wrong key is refused before pacing
         statuses = [(s.path, s.status) for s in sim.state.streams]
     assert statuses == [
-        ("/companies", 200), ("/companies", 429), ("/filings", 200), ("/companies", 429),
-        ("/companies", 200), ("/companies", 401),
+        ("/companies", 200), ("/companies", 429), ("/filings", 429), ("/companies", 429),
+        ("/filings", 200), ("/companies", 401),
     ]
-    assert sim.state.served(429) == 2
+    assert sim.state.served(429) == 3
+
+    # per (key, path): each stream keeps its own interval
+    async with simulator(clock, stream_connect_min_interval=60.0,
+                         stream_connect_per_path=True) as (sim, session):
+        for path, expected in (("/companies", 200), ("/filings", 200), ("/companies", 429)):
+            async with session.get(path, headers=STREAM) as response:
+                assert response.status == expected
 
 
 # --- pace and retention ---------------------------------------------------------------------------

@@ -97,6 +97,9 @@ class SimulatorConfig(msgspec.Struct, kw_only=True, frozen=True):
     nightly_drop_window: tuple[float, float] = (7_200.0, 10_800.0)  # ... in [02:00, 03:00) UTC
     max_connection_seconds: float = DAY  # no connection outlives this; 0 = no cap
     stream_connect_min_interval: float = 0.0  # 429 to a connect sooner after the last; 0 = off
+    # The interval is per key, across both paths (the stricter reading: a client following
+    # /companies and /filings must stagger its connects); True makes it per (key, path).
+    stream_connect_per_path: bool = False
 
     # --- the register: statuses and officers ---------------------------------------------------------
     company_count: int = 5000  # size of the universe of known companies
@@ -146,6 +149,11 @@ class SimulatorConfig(msgspec.Struct, kw_only=True, frozen=True):
             raise ValueError("rate_limit_requests must be at least 1")
         if self.company_count < 1:
             raise ValueError("company_count must be at least 1")
+        for name in ("api_key", "stream_key"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                # None would match a request without credentials and let it in
+                raise ValueError(f"{name} must be a non-empty string")
         if self.stream_key == self.api_key:
             raise ValueError("stream_key must differ from api_key: Companies House's stream and "
                              "REST keys are not interchangeable")

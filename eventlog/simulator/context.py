@@ -43,7 +43,8 @@ class Simulator:
             if config.ip_limit_requests > 0
             else None
         )
-        self.connects = ConnectPacer(config.stream_connect_min_interval)
+        self.connects = ConnectPacer(config.stream_connect_min_interval,
+                                     config.stream_connect_per_path)
         self.state = SimulatorState()
 
 

@@ -2,8 +2,7 @@
 
 A connect passes, in order: the gateway (an HTML 502/503/504 page for
 ``stream_gateway_error_share`` of attempts), the stream key (401 to anything else, the REST key
-included), connect pacing (429 when the same key opened the same path less than
-``stream_connect_min_interval`` ago), then the start: the live head, or the first event at or after
+included), connect pacing (429 when the same key connected less than ``stream_connect_min_interval`` ago), then the start: the live head, or the first event at or after
 ``?timepoint=`` (400 if not a number, 416 if older than retention). The connection then writes the
 backlog as fast as the socket takes it and follows the head as the clock moves, until the nightly
 drop or the 24-hour cap ends it cleanly (lifetime.py). Idle connections get a bare newline every
