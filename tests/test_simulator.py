@@ -80,6 +80,11 @@ def auth(key: str = "sim-key") -> dict[str, str]:
     return {"Authorization": aiohttp.encode_basic_auth(key, "")}
 
 
+def stream_auth() -> dict[str, str]:
+    """The stream's own key: Companies House's stream and REST keys are different keys."""
+    return auth("sim-stream-key")
+
+
 @asynccontextmanager
 async def simulator(
     clock: FakeClock | None = None, **knobs: object
@@ -108,8 +113,13 @@ async def read_events(response: aiohttp.ClientResponse, count: int) -> list[dict
 
 @pytest.mark.asyncio
 async def test_events_have_the_shape_of_the_captured_sample() -> None:
-    async with simulator(seed=7) as (sim, session):
-        async with session.get("/companies?timepoint=0", headers=auth()) as response:
+    # The knobs that deliberately leave the sample's shape (data-less deletions, profiles without
+    # an officers link) are off here; tests/test_simulator_facts.py covers them.
+    async with simulator(seed=7, deleted_without_data_share=0.0, no_officers_link_share=0.0) as (
+        sim,
+        session,
+    ):
+        async with session.get("/companies?timepoint=0", headers=stream_auth()) as response:
             assert response.status == 200
             events = await read_events(response, 200)
     sample_data_keys = set(SAMPLE["data"])
@@ -129,7 +139,10 @@ async def test_events_have_the_shape_of_the_captured_sample() -> None:
         )
         assert data["sic_codes"] and all(re.fullmatch(r"\d{5}", c) for c in data["sic_codes"])
         assert {"timepoint", "published_at", "type"} <= set(meta)
-        assert set(meta) <= {"timepoint", "published_at", "type", "fields_changed"}
+        # the real envelope's order: fields_changed (when any) first
+        assert list(meta) == [
+            k for k in ("fields_changed", "timepoint", "published_at", "type") if k in meta
+        ]
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", meta["published_at"])
         assert meta["type"] in {"changed", "deleted"}
     timepoints = [e["event"]["timepoint"] for e in events]
@@ -177,7 +190,7 @@ async def test_two_servers_with_one_seed_serve_identical_bytes_and_rest_agrees()
     bodies = []
     for _ in range(2):
         async with simulator(seed=5) as (sim, session):
-            async with session.get("/companies?timepoint=1100", headers=auth()) as response:
+            async with session.get("/companies?timepoint=1100", headers=stream_auth()) as response:
                 lines = [await response.content.readline() for _ in range(30)]
             event = json.loads(lines[0])
             async with session.get(event["resource_uri"], headers=auth()) as profile:
@@ -196,7 +209,7 @@ async def test_live_stream_follows_the_clock_and_resume_continues_exactly() -> N
     async with simulator(clock, seed=9, events_per_second=20) as (sim, session):
         timeline = sim.simulator.timeline
         head = timeline.head_timepoint(clock())
-        async with session.get("/companies", headers=auth()) as live:
+        async with session.get("/companies", headers=stream_auth()) as live:
             clock.advance(1.0)  # exactly 20 new events are published
             events = await read_events(live, 20)
         timepoints = [e["event"]["timepoint"] for e in events]
@@ -204,12 +217,12 @@ async def test_live_stream_follows_the_clock_and_resume_continues_exactly() -> N
         assert timepoints[-1] == timeline.head_timepoint(clock())
 
         resume_from = timepoints[10]
-        async with session.get(f"/companies?timepoint={resume_from}", headers=auth()) as again:
+        async with session.get(f"/companies?timepoint={resume_from}", headers=stream_auth()) as again:
             resumed = await read_events(again, 10)
         assert resumed == events[10:]  # same events, same published_at, across connections
 
         gap = next(t for t in itertools.count(1000) if not timeline.is_used(t))
-        async with session.get(f"/companies?timepoint={gap}", headers=auth()) as in_gap:
+        async with session.get(f"/companies?timepoint={gap}", headers=stream_auth()) as in_gap:
             (first,) = await read_events(in_gap, 1)
         assert first["event"]["timepoint"] == next(
             t for t in itertools.count(gap) if timeline.is_used(t)
@@ -221,18 +234,21 @@ async def test_live_stream_follows_the_clock_and_resume_continues_exactly() -> N
 @pytest.mark.asyncio
 async def test_timepoint_older_than_retention_gets_416() -> None:
     clock = FakeClock()
-    async with simulator(clock, retention=50, backlog_events=200) as (sim, session):
+    async with simulator(clock, retention=50, backlog_events=200, events_per_second=20) as (
+        sim,
+        session,
+    ):
         head = sim.simulator.timeline.head_timepoint(clock())
-        async with session.get(f"/companies?timepoint={head - 51}", headers=auth()) as old:
+        async with session.get(f"/companies?timepoint={head - 51}", headers=stream_auth()) as old:
             assert old.status == 416
-        async with session.get(f"/companies?timepoint={head - 50}", headers=auth()) as ok:
+        async with session.get(f"/companies?timepoint={head - 50}", headers=stream_auth()) as ok:
             assert ok.status == 200
             (event,) = await read_events(ok, 1)
             assert event["event"]["timepoint"] >= head - 50
         clock.advance(10)  # 200 more events: the same timepoint is now out of retention
-        async with session.get(f"/companies?timepoint={head - 50}", headers=auth()) as stale:
+        async with session.get(f"/companies?timepoint={head - 50}", headers=stream_auth()) as stale:
             assert stale.status == 416
-        async with session.get("/companies?timepoint=abc", headers=auth()) as bad:
+        async with session.get("/companies?timepoint=abc", headers=stream_auth()) as bad:
             assert bad.status == 400
 
 
@@ -257,10 +273,10 @@ async def test_wrong_or_missing_key_is_401_on_stream_and_rest() -> None:
 @pytest.mark.asyncio
 async def test_heartbeat_while_idle_and_clean_close_after_n_events() -> None:
     async with simulator(heartbeat_interval=0.05, close_after_events=5) as (sim, session):
-        async with session.get("/companies", headers=auth()) as idle:  # live: nothing new
+        async with session.get("/companies", headers=stream_auth()) as idle:  # live: nothing new
             async with asyncio.timeout(TIMEOUT):
                 assert await idle.content.readline() == b"\n"
-        async with session.get("/companies?timepoint=1000", headers=auth()) as closing:
+        async with session.get("/companies?timepoint=1000", headers=stream_auth()) as closing:
             events = await read_events(closing, 5)
             async with asyncio.timeout(TIMEOUT):
                 assert await closing.content.read() == b""  # clean end of body, no error
@@ -271,12 +287,12 @@ async def test_heartbeat_while_idle_and_clean_close_after_n_events() -> None:
 @pytest.mark.asyncio
 async def test_fault_knobs_garbage_lines_and_mid_line_disconnect() -> None:
     async with simulator(malformed_share=1.0) as (sim, session):
-        async with session.get("/companies?timepoint=1000", headers=auth()) as garbage:
+        async with session.get("/companies?timepoint=1000", headers=stream_auth()) as garbage:
             lines = [await garbage.content.readline() for _ in range(10)]
         assert all(line in GARBAGE_LINES for line in lines)
 
     async with simulator(disconnect_mid_line_share=1.0) as (sim, session):
-        async with session.get("/companies?timepoint=1000", headers=auth()) as broken:
+        async with session.get("/companies?timepoint=1000", headers=stream_auth()) as broken:
             with pytest.raises(aiohttp.ClientPayloadError):
                 async with asyncio.timeout(TIMEOUT):
                     await broken.content.read()
@@ -312,7 +328,8 @@ async def test_profile_200_404_500() -> None:
 
 @pytest.mark.asyncio
 async def test_officer_pages_merge_to_total_results_without_duplicates() -> None:
-    async with simulator(seed=4) as (sim, session):
+    # Counts that lag the items are their own test (tests/test_simulator_officers.py).
+    async with simulator(seed=4, lagging_counts_share=0.0) as (sim, session):
         universe = sim.simulator.universe
         number = next(n for n in universe.numbers if len(universe.officers(n)) > 35)
         items: list[dict] = []
@@ -332,7 +349,9 @@ async def test_officer_pages_merge_to_total_results_without_duplicates() -> None
             if start >= page["total_results"]:
                 break
         assert pages >= 2
-        assert len(items) == page["total_results"] == page["active_count"] + page["resigned_count"]
+        assert len(items) == page["total_results"] == (
+            page["active_count"] + page["inactive_count"] + page["resigned_count"]
+        )
         assert len({item["links"]["self"] for item in items}) == len(items)
         for item in items:
             assert re.fullmatch(r"[A-Z' ]+, [A-Z][a-z]+( [A-Z][a-z]+)?", item["name"])
@@ -429,16 +448,27 @@ def test_window_label_and_config_defaults() -> None:
     assert window_label(300) == "5m"
     assert window_label(10) == "10s"
     config = SimulatorConfig()
-    assert config.effective_stream_key == config.api_key == "sim-key"
+    # Companies House's stream and REST keys are different keys; equal ones are refused.
+    assert (config.api_key, config.stream_key) == ("sim-key", "sim-stream-key")
+    with pytest.raises(ValueError, match="stream_key must differ"):
+        SimulatorConfig(api_key="k", stream_key="k")
+    with pytest.raises(ValueError, match="stream_key must be a non-empty string"):
+        SimulatorConfig(stream_key=None)  # type: ignore[arg-type]
     assert (config.rate_limit_requests, config.rate_limit_window) == (600, 300)
+    assert (config.ip_limit_requests, config.ip_limit_window) == (2000, 300)
+    assert config.events_per_second == 0.5 and config.retention_seconds == 3 * 86_400
     with pytest.raises(ValueError):
         SimulatorConfig(gap_share=1.5)
+    with pytest.raises(ValueError, match="add up to"):
+        SimulatorConfig(dissolved_share=0.6, liquidation_share=0.5)
+    with pytest.raises(ValueError, match="nightly_drop_window"):
+        SimulatorConfig(nightly_drop_window=(10_800.0, 7_200.0))
 
 
 @pytest.mark.asyncio
 async def test_stop_ends_open_streams_promptly() -> None:
     async with simulator() as (sim, session):
-        async with session.get("/companies", headers=auth()) as live:
+        async with session.get("/companies", headers=stream_auth()) as live:
             assert live.status == 200
             async with asyncio.timeout(1.5):  # well below the runner's shutdown timeout
                 await sim.stop()

@@ -35,7 +35,7 @@ def ledger(tmp_path) -> Ledger:
 
 
 def settings_for(base_url: str, **overrides: Any) -> Settings:
-    values = dict(stream_key="sim-key", streaming_api_url=f"{base_url}/companies",
+    values = dict(stream_key="sim-stream-key", streaming_api_url=f"{base_url}/companies",
                   read_timeout=2.0, connection_timeout=2.0, flush_interval=0.05,
                   initial_retry_delay=1.0, max_retry_delay=30.0, max_retries=50)
     values.update(overrides)

@@ -36,7 +36,8 @@ def build_app(config: SimulatorConfig | None = None, clock: Clock = time.time) -
     app[SIMULATOR] = sim
     app[STATE] = sim.state
     app[RECORD] = sim.state.requests
-    app.router.add_get("/companies", stream_handler)
+    for path in sim.feeds:  # /companies and /filings
+        app.router.add_get(path, stream_handler)
     app.router.add_get("/company/{number}", company_profile)
     app.router.add_get("/company/{number}/officers", company_officers)
     app.on_shutdown.append(_end_streams)

@@ -1,8 +1,10 @@
 """The universe of fake companies and their profiles.
 
-A profile is a pure function of (seed, company number): the stream and the REST API both call
+A profile is a pure function of (seed, company number): the streams and the REST API all call
 ``Universe.profile`` and therefore always agree, in particular on ``company_status_detail``, which
-is what the product filters on.
+is what the product filters on. The universe also knows which companies are proposed for
+strike-off (the /filings stream publishes their Gazette notices) and which of those never appear
+on /companies at all (``filings_only_share``): a client that follows only /companies misses them.
 """
 
 from __future__ import annotations
@@ -28,10 +30,13 @@ from .models import (
     Officer,
 )
 from .officers import make_officers
+from .quirks import Quirks, quirks_of
 
-__all__ = ["STRIKE_OFF_DETAIL", "Universe", "is_well_formed"]
+__all__ = ["CEASED_STATUSES", "STRIKE_OFF_DETAIL", "Universe", "is_well_formed"]
 
 STRIKE_OFF_DETAIL = "active-proposal-to-strike-off"
+# Statuses whose formerly active officers carry no resigned_on and count as inactive.
+CEASED_STATUSES = frozenset({"dissolved", "closed", "converted-closed"})
 _NUMBER = re.compile(r"[A-Z0-9]{8}")
 # (prefix, weight): mostly England & Wales numbers, some Scottish, Northern Irish and LLPs.
 _PREFIXES = (("", 85), ("SC", 8), ("NI", 4), ("OC", 3))
@@ -70,6 +75,20 @@ class Universe:
         self._known = frozenset(self.numbers)
         self.profile = functools.lru_cache(maxsize=16384)(self._make_profile)
         self.officers = functools.lru_cache(maxsize=4096)(self._make_officers)
+        self.quirks = functools.lru_cache(maxsize=16384)(self._make_quirks)
+        # Cheap: the strike-off draw is the first of a profile's, no profile is built here.
+        self.strike_off_numbers: tuple[str, ...] = tuple(
+            n for n in self.numbers if _company_rng(config, n).random() < config.strike_off_share
+        )
+        self.filings_only: frozenset[str] = frozenset(
+            n
+            for n in self.strike_off_numbers
+            if random.Random(f"{config.seed}:filings-only:{n}").random() < config.filings_only_share
+        )
+        # What /companies events are about; never empty, so the stream always has a subject.
+        self.stream_numbers: tuple[str, ...] = (
+            tuple(n for n in self.numbers if n not in self.filings_only) or self.numbers
+        )
 
     def __contains__(self, number: object) -> bool:
         return number in self._known
@@ -77,30 +96,35 @@ class Universe:
     def __len__(self) -> int:
         return len(self.numbers)
 
+    def _make_quirks(self, number: str) -> Quirks:
+        return quirks_of(self.config, number)
+
     def _make_officers(self, number: str) -> tuple[Officer, ...]:
+        if self.quirks(number).zero_officers:
+            return ()
         return make_officers(self.config.seed, self.profile(number))
 
     def _make_profile(self, number: str) -> CompanyProfile:
         """Build a profile; draws happen in a fixed order so each knob only moves its own field."""
         cfg = self.config
-        rng = random.Random(f"{cfg.seed}:company:{number}")
+        rng = _company_rng(cfg, number)
         jurisdiction = _jurisdiction(number)
         strike_off = rng.random() < cfg.strike_off_share
         other_status = rng.random()
         kind = "llp" if number.startswith("OC") else _company_type(rng.random())
         created = date_between(rng, date(1995, 1, 1), date(2022, 10, 31))
+        ceased_on = date_between(rng, AS_OF - timedelta(days=120), AS_OF).isoformat()
         status, detail, cessation = "active", None, None
         if strike_off:
             detail = STRIKE_OFF_DETAIL
-        elif other_status >= 0.95:
-            status = "liquidation"
-        elif other_status >= 0.85:
-            status = "dissolved"
-            cessation = date_between(rng, AS_OF - timedelta(days=120), AS_OF).isoformat()
-        links = _links(number)
+        else:
+            status = _ended_status(cfg, other_status)
+            if status in CEASED_STATUSES:
+                cessation = ceased_on
+        links = _links(number, officers=not self.quirks(number).no_officers_link)
         return CompanyProfile(
             accounts=_accounts(rng, created),
-            can_file=status != "dissolved",
+            can_file=status not in CEASED_STATUSES,
             company_name=_company_name(rng, kind),
             company_number=number,
             company_status=status,
@@ -118,6 +142,26 @@ class Universe:
             sic_codes=tuple(sorted(rng.sample(names.SIC_CODES, rng.choice((1, 1, 1, 2, 3))))),
             type=kind,
         )
+
+
+def _company_rng(config: SimulatorConfig, number: str) -> random.Random:
+    """The generator of a company's profile; its first draw decides strike-off."""
+    return random.Random(f"{config.seed}:company:{number}")
+
+
+def _ended_status(config: SimulatorConfig, draw: float) -> str:
+    """The status of a company not proposed for strike-off, from one uniform draw."""
+    bound = 0.0
+    for status, share in (
+        ("liquidation", config.liquidation_share),
+        ("dissolved", config.dissolved_share),
+        ("closed", config.closed_share),
+        ("converted-closed", config.converted_closed_share),
+    ):
+        bound += share
+        if draw < bound:
+            return status
+    return "active"
 
 
 def _company_type(draw: float) -> str:
@@ -139,11 +183,11 @@ def _company_name(rng: random.Random, kind: str) -> str:
     return " ".join(words)
 
 
-def _links(number: str) -> CompanyLinks:
+def _links(number: str, *, officers: bool) -> CompanyLinks:
     base = f"/company/{number}"
     return CompanyLinks(
         filing_history=f"{base}/filing-history",
-        officers=f"{base}/officers",
+        officers=f"{base}/officers" if officers else None,
         persons_with_significant_control=f"{base}/persons-with-significant-control",
         self=base,
     )

@@ -1,8 +1,11 @@
-"""The middleware every REST request passes: auth, rate limit, faults, record.
+"""The middleware every REST request passes: IP limit, auth, rate limit, faults, record.
 
-Order matters and mirrors the real service: a bad key is refused before anything is counted;
-every authenticated request is counted by the limiter before anything else, whatever it asks for
-and whatever the answer (404, 500, an injected 5xx); over the limit nothing else happens.
+Order matters and mirrors the real service. The gateway counts every request per client address
+first (keys or not) and answers 403 past the IP limit, before any key is looked at. Then a bad key
+is refused before anything else is counted; every authenticated request is counted by the key's
+limiter before anything else, whatever it asks for and whatever the answer (404, 500, an injected
+5xx, a gateway page: the gateway counted it before the service behind it failed); over the limit
+nothing else happens.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from aiohttp import web
 
 from .auth import presented_key, unauthorized
 from .context import SIMULATOR, Simulator
+from .gateway import gateway_error, ip_forbidden
 from .ratelimit import RateDecision
 from .record import RequestRecord
 
@@ -81,21 +85,30 @@ async def _serve(
     else:
         if sim.config.latency_ms > 0:
             await asyncio.sleep(sim.config.latency_ms / 1000)
-        response = _injected_5xx(sim, seq) or await _call(handler, request)
+        response = (
+            gateway_error(sim.config.seed, "rest", seq, sim.config.rest_gateway_error_share)
+            or _injected_5xx(sim, seq)
+            or await _call(handler, request)
+        )
     response.headers.update(decision.headers())
     return response
 
 
 @web.middleware
 async def rest_gate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Gate REST paths (``/company/...``); the stream (``/companies``) passes untouched."""
+    """Gate REST paths (``/company/...``); the streams (``/companies``, ``/filings``) pass untouched:
+    they live on another host in reality, behind neither the IP limit nor the REST key."""
     if not request.path.startswith(REST_PREFIX):
         return await handler(request)
     sim = request.app[SIMULATOR]
     now = sim.clock()
     key = presented_key(request)
-    if key != sim.config.api_key:
-        response: web.StreamResponse = unauthorized()
+    ip = request.remote or ""
+    response: web.StreamResponse
+    if sim.ip_limiter is not None and not sim.ip_limiter.hit(ip, now).allowed:
+        response = ip_forbidden()
+    elif key != sim.config.api_key:
+        response = unauthorized()
     else:
         response = await _serve(sim, request, handler, key, now)
     sim.state.requests.append(
@@ -105,6 +118,7 @@ async def rest_gate(request: web.Request, handler: Handler) -> web.StreamRespons
             method=request.method,
             path=request.path_qs,
             status=response.status,
+            ip=ip,
         )
     )
     return response

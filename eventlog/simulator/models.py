@@ -1,9 +1,12 @@
 """Wire shapes of the simulated Companies House, as msgspec structs.
 
 Fields are declared in alphabetical order (keyword-only, so optional ones can sit anywhere)
-because that is how the real service orders its JSON (see data/stream-samples.ndjson), except the
-stream envelope, whose order is the sample's. Optional fields default to None and are omitted,
-exactly as the real API leaves out keys it has no value for.
+because that is how the real service orders its JSON (as events captured from the real stream
+show), except the stream envelope and ``event``, whose order is the captured one, and the officer
+list, whose order is the real service's builder's. Optional fields default to None and are
+omitted, exactly as the real API leaves out keys it has no value for (the stream strips nulls
+since early 2025; ``SimulatorConfig.null_fields`` brings the older explicit nulls back, see
+encoding.py).
 """
 
 from __future__ import annotations
@@ -18,7 +21,11 @@ __all__ = [
     "CompanyProfile",
     "ConfirmationStatement",
     "DateOfBirth",
+    "DescriptionValues",
     "EventMeta",
+    "FilingEvent",
+    "FilingHistoryItem",
+    "FilingLinks",
     "LastAccounts",
     "NextAccounts",
     "Officer",
@@ -70,7 +77,7 @@ class ConfirmationStatement(_Wire, kw_only=True):
 
 class CompanyLinks(_Wire, kw_only=True):
     filing_history: str
-    officers: str
+    officers: str | None = None  # absent on some real profiles: then there is nothing to list
     persons_with_significant_control: str
     self: str
 
@@ -104,17 +111,60 @@ class CompanyProfile(_Wire, kw_only=True):
 
 
 class EventMeta(_Wire, kw_only=True):
-    timepoint: int
-    published_at: str  # UTC, "YYYY-MM-DDTHH:MM:SS" without offset, as the real stream sends it
-    type: str  # "changed" or "deleted"
+    """The envelope's ``event``, in the real order: ``fields_changed`` (when any) comes first."""
+
     fields_changed: tuple[str, ...] | None = None
+    timepoint: int
+    published_at: str  # UTC, "YYYY-MM-DDTHH:MM:SS" without offset today (see published.py)
+    type: str  # "changed" or "deleted"
 
 
 class StreamEvent(_Wire, kw_only=True):
+    """A /companies event; a ``deleted`` one may carry no ``data`` at all."""
+
     resource_kind: str
     resource_uri: str
     resource_id: str
-    data: CompanyProfile
+    data: CompanyProfile | None = None
+    event: EventMeta
+
+
+class DescriptionValues(_Wire, kw_only=True):
+    """The values a filing's ``description`` template refers to."""
+
+    change_date: str | None = None
+    made_up_date: str | None = None
+    new_address: str | None = None
+    old_address: str | None = None
+
+
+class FilingLinks(_Wire, kw_only=True):
+    document_metadata: str | None = None
+    self: str
+
+
+class FilingHistoryItem(_Wire, kw_only=True):
+    """One filing-history item, as ``GET /company/{n}/filing-history/{id}`` and /filings carry it."""
+
+    barcode: str | None = None  # Gazette notices are not scanned, so they have none
+    category: str
+    date: str
+    description: str
+    description_values: DescriptionValues | None = None
+    links: FilingLinks
+    pages: int | None = None
+    paper_filed: bool | None = None
+    transaction_id: str
+    type: str
+
+
+class FilingEvent(_Wire, kw_only=True):
+    """A /filings event: ``resource_id`` is the filing's transaction id."""
+
+    resource_kind: str
+    resource_uri: str
+    resource_id: str
+    data: FilingHistoryItem | None = None
     event: EventMeta
 
 
@@ -154,17 +204,20 @@ class Officer(_Wire, kw_only=True):
 
 
 class OfficerListLinks(_Wire, kw_only=True):
-    self: str
+    self: str | None = None  # an empty page's links are {}
 
 
 class OfficerList(_Wire, kw_only=True):
-    active_count: int
-    etag: str
-    inactive_count: int
-    items: tuple[Officer, ...]
-    items_per_page: int
-    kind: str
-    links: OfficerListLinks
-    resigned_count: int
-    start_index: int
+    """The real service's field order (its builder's), not alphabetical; every field is always
+    present, an empty page included."""
+
     total_results: int
+    items: tuple[Officer, ...]
+    active_count: int
+    inactive_count: int
+    resigned_count: int
+    kind: str
+    start_index: int
+    items_per_page: int
+    links: OfficerListLinks
+    etag: str

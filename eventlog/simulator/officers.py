@@ -2,7 +2,12 @@
 
 The list is a pure function of (seed, company profile). Sizes are skewed like the real register:
 most companies have a handful of officers, a few have dozens, so a client must follow pagination
-(35 per page by default) for some of them.
+(35 per page by default) for some of them. (Companies with none at all are the universe's quirk,
+see quirks.py.)
+
+A company that has ceased (dissolved, closed, converted-closed) had its officers appointed and
+resigned before it ceased; those still in office then keep no ``resigned_on``: the register does
+not resign them, it counts them as inactive.
 """
 
 from __future__ import annotations
@@ -47,8 +52,10 @@ def make_officers(seed: int, profile: CompanyProfile) -> tuple[Officer, ...]:
     number = profile.company_number
     rng = random.Random(f"{seed}:officers:{number}")
     created = date.fromisoformat(profile.date_of_creation)
+    ceased = profile.date_of_cessation
+    end = date.fromisoformat(ceased) if ceased else AS_OF
     officers = [
-        _officer(rng, seed, profile, created, position)
+        _officer(rng, seed, profile, created, end, position)
         for position in range(officer_count(rng))
     ]
     active = sorted(
@@ -78,12 +85,18 @@ def _name(rng: random.Random) -> str:
 
 
 def _officer(
-    rng: random.Random, seed: int, profile: CompanyProfile, created: date, position: int
+    rng: random.Random,
+    seed: int,
+    profile: CompanyProfile,
+    created: date,
+    end: date,
+    position: int,
 ) -> Officer:
+    """One appointment, made and (for some) ended between ``created`` and ``end``."""
     number = profile.company_number
     role = _role(rng, profile, position)
-    appointed = date_between(rng, created, AS_OF)
-    resigned = date_between(rng, appointed, AS_OF) if rng.random() < 0.3 else None
+    appointed = date_between(rng, created, end)
+    resigned = date_between(rng, appointed, end) if rng.random() < 0.3 else None
     locality, area = rng.choice(names.TOWNS[profile.jurisdiction])
     person = officer_id(seed, "officer", number, position)
     appointment = officer_id(seed, "appointment", number, position)

@@ -16,20 +16,25 @@ __all__ = ["RequestRecord", "SimulatorState", "StreamConnection", "max_in_any_wi
 
 class RequestRecord(msgspec.Struct, frozen=True):
     """One REST request: arrival time (simulator clock), key presented, method, path with query,
-    and the status answered. 401s are recorded too (key is the user name presented, or "")."""
+    the status answered, and the client's address. 401s and the IP limit's 403s are recorded too
+    (key is the user name presented, or "")."""
 
     time: float
     key: str
     method: str
     path: str
     status: int
+    ip: str = ""
 
 
 class StreamConnection(msgspec.Struct):
-    """One stream connection; ``events_sent`` and ``end`` are filled in as it runs and ends.
+    """One stream connect attempt; ``events_sent`` and ``end`` are filled in as it runs and ends.
 
+    ``path`` is the stream path ("/companies", "/filings"), ``key`` the user name presented ("" if
+    none). ``status`` is 200, or what refused it: a gateway page (502/503/504), 401, 429, 400, 416.
     ``end`` is one of "", "client" (the client went away), "close_after" (clean close),
-    "disconnect" (fault: half a line then a dropped socket) or "shutdown".
+    "disconnect" (fault: half a line then a dropped socket), "nightly" (the nightly drop),
+    "max_age" (the 24-hour cap) or "shutdown".
     """
 
     time: float
@@ -38,6 +43,8 @@ class StreamConnection(msgspec.Struct):
     start_timepoint: int | None = None
     events_sent: int = 0
     end: str = ""
+    path: str = "/companies"
+    key: str = ""
 
 
 class SimulatorState:
@@ -64,6 +71,29 @@ class SimulatorState:
 
     def statuses(self) -> list[int]:
         return [r.status for r in self.requests]
+
+    def request_counts(self, *, exclude_401: bool = True) -> dict[str, int]:
+        """REST requests per key presented (by default without the 401s, which no key owns)."""
+        counts: dict[str, int] = {}
+        for r in self.requests:
+            if not (exclude_401 and r.status == 401):
+                counts[r.key] = counts.get(r.key, 0) + 1
+        return counts
+
+    def max_in_window(self, window: float, key: str | None = None) -> int:
+        """Most REST requests (401s aside) inside any window of ``window`` seconds, of one key or
+        all: the number to hold against the limit."""
+        return max_in_any_window(self.times(key), window)
+
+    def streams_on(self, path: str) -> list[StreamConnection]:
+        """The connect attempts to one stream path, in order."""
+        return [s for s in self.streams if s.path == path]
+
+    def served(self, status: int) -> int:
+        """How many answers with ``status`` went out, REST and stream connects together."""
+        return sum(r.status == status for r in self.requests) + sum(
+            s.status == status for s in self.streams
+        )
 
 
 def max_in_any_window(times: Iterable[float], window: float) -> int:

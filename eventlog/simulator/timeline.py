@@ -1,111 +1,113 @@
-"""Where the stream is: timepoints, the head, and the event at each timepoint.
+"""The /companies stream: which company-profile event sits at each timepoint.
 
-Timepoints are cut into blocks of ``BLOCK`` consecutive numbers. In each block the same number of
-timepoints is skipped (``gap_share`` of the block, chosen by (seed, block)), so the n-th event's
-timepoint and the index of a timepoint are both O(1) to compute, for ever, with no state kept.
-The first timepoint of each block is always used, which keeps ``first_timepoint`` the first event.
-
-The head is a pure function of the clock: ``backlog_events`` events are published at the start,
-then one every ``1 / events_per_second`` seconds. Two connections, minutes apart, therefore agree
-on which event sits at which timepoint, which is what makes ``?timepoint=`` resumption testable.
+The schedule (schedule.py) says where the head is; this module says what each event is about.
+Everything but ``published_at`` depends on (seed, timepoint) alone, so an event resumed minutes
+later is byte for byte the one served before.
 """
 
 from __future__ import annotations
 
-import bisect
-import functools
-import math
 import random
+
+import msgspec
 
 from . import names
 from .companies import Universe
 from .config import SimulatorConfig
-from .dates import utc_stamp
+from .encoding import encode_line
 from .models import EventMeta, StreamEvent
+from .published import draw_published_at
+from .schedule import BLOCK, Schedule, ScheduleSpec
 
-__all__ = ["BLOCK", "Timeline"]
+__all__ = ["BLOCK", "COMPANIES_PATH", "Feed", "Timeline", "first_seen"]
 
-BLOCK = 1000
-_EPSILON = 1e-3  # in events: absorbs float error of epoch-sized times, so publish_time(i) counts i
+COMPANIES_PATH = "/companies"
 
 
-class Timeline:
-    """Maps event index <-> timepoint <-> publish time, and builds the event at a timepoint."""
+class Feed(Schedule):
+    """A stream path's schedule plus its events: what the stream handler serves."""
 
-    def __init__(self, config: SimulatorConfig, universe: Universe, start: float) -> None:
+    path: str
+
+    def __init__(self, config: SimulatorConfig, universe: Universe, spec: ScheduleSpec,
+                 start: float) -> None:
+        super().__init__(config.seed, spec, start)
         self.config = config
         self.universe = universe
-        self.start = start
-        self._skipped_per_block = min(BLOCK - 1, round(BLOCK * config.gap_share))
-        self._per_block = BLOCK - self._skipped_per_block
-        self._block = functools.lru_cache(maxsize=256)(self._make_block)
 
-    # --- timepoints -------------------------------------------------------------------------
-    def _make_block(self, block: int) -> tuple[int, ...]:
-        """Offsets (0..BLOCK-1) of the used timepoints of a block, ascending."""
-        rng = random.Random(f"{self.config.seed}:gaps:{block}")
-        skipped = set(rng.sample(range(1, BLOCK), self._skipped_per_block))
-        return tuple(offset for offset in range(BLOCK) if offset not in skipped)
+    def number_at(self, index: int) -> str:
+        """The company the ``index``-th event is about (cheaper than building the event)."""
+        raise NotImplementedError
 
-    def timepoint_of(self, index: int) -> int:
-        """Timepoint of the ``index``-th event (0-based) ever published."""
-        block, position = divmod(index, self._per_block)
-        return self.config.first_timepoint + block * BLOCK + self._block(block)[position]
+    def event_at(self, index: int) -> msgspec.Struct:
+        raise NotImplementedError
 
-    def index_at_or_after(self, timepoint: int) -> int:
-        """Index of the first event whose timepoint is >= ``timepoint``."""
-        offset = timepoint - self.config.first_timepoint
-        if offset <= 0:
-            return 0
-        block, slot = divmod(offset, BLOCK)
-        return block * self._per_block + bisect.bisect_left(self._block(block), slot)
+    def line_at(self, index: int) -> bytes:
+        """The ``index``-th event as the stream writes it (one line, newline included)."""
+        return encode_line(self.event_at(index), null_fields=self.config.null_fields)
 
-    def is_used(self, timepoint: int) -> bool:
-        """Whether some event carries exactly this timepoint (False inside a gap)."""
-        index = self.index_at_or_after(timepoint)
-        return self.timepoint_of(index) == timepoint
 
-    # --- the head -----------------------------------------------------------------------------
-    def published_count(self, now: float) -> int:
-        """How many events have been published by ``now`` (indexes 0 .. count-1)."""
-        live = math.floor((now - self.start) * self.config.events_per_second + _EPSILON)
-        return self.config.backlog_events + max(0, live)
+class Timeline(Feed):
+    """Maps event index <-> timepoint <-> publish time, and builds the /companies events."""
 
-    def publish_time(self, index: int) -> float:
-        """When event ``index`` was (or will be) published; the backlog lies at or before start."""
-        return self.start + (index + 1 - self.config.backlog_events) / self.config.events_per_second
+    path = COMPANIES_PATH
 
-    def head_timepoint(self, now: float) -> int | None:
-        """Timepoint of the newest published event, or None before anything was published."""
-        count = self.published_count(now)
-        return self.timepoint_of(count - 1) if count else None
+    def __init__(self, config: SimulatorConfig, universe: Universe, start: float) -> None:
+        spec = ScheduleSpec(
+            gap_tag="gaps",
+            first_timepoint=config.first_timepoint,
+            pace=config.events_per_second,
+            backlog=config.backlog_events,
+            gap_share=config.gap_share,
+            retention=config.retention,
+            retention_seconds=config.retention_seconds,
+        )
+        super().__init__(config, universe, spec, start)
 
-    def oldest_resumable(self, now: float) -> int | None:
-        """Smallest ``?timepoint=`` still served; anything older is answered with 416."""
-        head = self.head_timepoint(now)
-        return None if head is None else head - self.config.retention
+    def _draws(self, timepoint: int) -> tuple[random.Random, str]:
+        """The event's generator after its first draw, and the company that draw chose."""
+        rng = random.Random(f"{self.config.seed}:event:{timepoint}")
+        numbers = self.universe.stream_numbers
+        return rng, numbers[rng.randrange(len(numbers))]
 
-    # --- events ---------------------------------------------------------------------------------
+    def number_at(self, index: int) -> str:
+        return self._draws(self.timepoint_of(index))[1]
+
     def event_at(self, index: int) -> StreamEvent:
-        """The event with this index: content from (seed, timepoint), time from the timeline."""
+        """The event with this index: content from (seed, timepoint), time from the schedule."""
         timepoint = self.timepoint_of(index)
         return self.event_for(timepoint, self.publish_time(index))
 
     def event_for(self, timepoint: int, published: float) -> StreamEvent:
         """The event at ``timepoint``; everything but ``published_at`` depends on (seed, timepoint)."""
-        rng = random.Random(f"{self.config.seed}:event:{timepoint}")
-        number = self.universe.numbers[rng.randrange(len(self.universe))]
-        deleted = rng.random() < self.config.deleted_share
+        cfg = self.config
+        rng, number = self._draws(timepoint)
+        deleted = rng.random() < cfg.deleted_share
         fields = rng.choice(names.FIELDS_CHANGED) if rng.random() < 0.5 else None
+        without_data = rng.random() < cfg.deleted_without_data_share
+        stamp = draw_published_at(
+            rng, published, cfg.published_at_fraction_share, cfg.published_at_12h_share
+        )
         return StreamEvent(
             resource_kind="company-profile",
             resource_uri=f"/company/{number}",
             resource_id=number,
-            data=self.universe.profile(number),
+            data=None if deleted and without_data else self.universe.profile(number),
             event=EventMeta(
-                timepoint=timepoint,
-                published_at=utc_stamp(published),
-                type="deleted" if deleted else "changed",
                 fields_changed=None if deleted else fields,
+                timepoint=timepoint,
+                published_at=stamp,
+                type="deleted" if deleted else "changed",
             ),
         )
+
+
+def first_seen(feed: Feed, stop: int) -> dict[str, int]:
+    """For each company the first ``stop`` events speak of, the index of the first one.
+
+    One linear pass, for tests that must know which stream spoke of a company first.
+    """
+    first: dict[str, int] = {}
+    for index in range(stop):
+        first.setdefault(feed.number_at(index), index)
+    return first
