@@ -45,7 +45,7 @@ from eventlog.config.settings import Settings  # noqa: E402
 from eventlog.worker.stream.client import StreamClient  # noqa: E402
 from eventlog.worker.stream.wire import decode_line  # noqa: E402
 
-KEY = "sim-key"
+KEY = "sim-stream-key"
 FIRST = 1000
 
 
@@ -112,7 +112,7 @@ async def serve_simulator(events: str) -> None:
     from eventlog.simulator import SimulatorConfig, build_app
 
     config = SimulatorConfig(seed=1, backlog_events=int(events), first_timepoint=FIRST,
-                             events_per_second=0.001, retention=10**9)
+                             events_per_second=0.001, retention=10**9, retention_seconds=0)
     await serve(build_app(config))
 
 

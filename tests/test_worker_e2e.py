@@ -29,6 +29,7 @@ def worker_env(base_url: str, db: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPANIES_HOUSE", "RATE_LIMIT"))}
     env.update({
         "COMPANIES_HOUSE_API_KEY": "sim-key",
+        "COMPANIES_HOUSE_STREAM_KEY": "sim-stream-key",
         "STREAMING_API_URL": f"{base_url}/companies",
         "COMPANIES_HOUSE_API_URL": base_url,
         "DATABASE_PATH": str(db),

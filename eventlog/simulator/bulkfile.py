@@ -66,7 +66,9 @@ COLUMN_COUNT = 55
 SNAPSHOT_DATE = date(2023, 11, 1)
 
 # The file's words for the statuses and types the simulator's companies have.
-_STATUS_WORD = {"active": "Active", "liquidation": "Liquidation", "dissolved": "Dissolved"}
+_STATUS_WORD = {"active": "Active", "liquidation": "Liquidation", "dissolved": "Dissolved",
+                "closed": "Closed", "converted-closed": "Converted/Closed"}
+_CEASED = frozenset({"dissolved", "closed", "converted-closed"})  # not in the published snapshot
 _STRIKE_OFF_WORD = "Active - Proposal to Strike off"
 _CATEGORY_WORD = {
     "ltd": "Private Limited Company",
@@ -211,7 +213,7 @@ def write_bulk_file(directory: str | Path, universe: Universe, *, snapshot: date
         raise ValueError("parts must be at least 1")
     profiles = [universe.profile(n) for n in universe.numbers]
     if not include_dissolved:
-        profiles = [p for p in profiles if p.company_status != "dissolved"]
+        profiles = [p for p in profiles if p.company_status not in _CEASED]
     profiles.sort(key=lambda p: (p.company_name, p.company_number))
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)

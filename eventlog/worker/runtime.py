@@ -274,7 +274,7 @@ async def simulated(settings: Settings, seed: int = 0, after_timepoint: int | No
                              **({"first_timepoint": after_timepoint + 1} if after_timepoint else {}))
     async with running_simulator(config) as sim:
         yield msgspec.structs.replace(
-            settings, api_key=config.api_key, stream_key=config.api_key,
+            settings, api_key=config.api_key, stream_key=config.stream_key,
             streaming_api_url=f"{sim.base_url}/companies", api_url=sim.base_url)
 
 
