@@ -34,11 +34,16 @@ def add_officers(conn: apsw.Connection, number: str, count: int) -> None:
 
 
 def add_request(conn: apsw.Connection, at: float, status: int, *, company: str = "00000001",
-                request_id: str | None = None, row_id: int | None = None, kind: str = "profile") -> None:
+                request_id: str | None = None, row_id: int | None = None, kind: str = "profile",
+                elapsed_ms: int | None = -1) -> None:
+    """A row as the projector writes it: status 0 with no time is a request still on its way;
+    status 0 with a time is a finished transport error (timeout, reset); otherwise the answer."""
+    if elapsed_ms == -1:
+        elapsed_ms = None if status == 0 else 120
     conn.execute(
         "INSERT INTO api_rate_limit_log(id, timestamp, request_type, response_status, company_number, "
         "request_id, processing_time_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (row_id, from_epoch(at), kind, status, company, request_id, 120))
+        (row_id, from_epoch(at), kind, status, company, request_id, elapsed_ms))
 
 
 def add_queued(conn: apsw.Connection, request_id: str, priority: int, *, at: float,

@@ -16,10 +16,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from eventlog.clock import from_epoch
-from eventlog.ledger.entries import StreamEvent, WorkerStarted
+from eventlog.ledger.entries import RequestSent, StreamEvent, TransportError, WorkerStarted
 from eventlog.errors import ConfigError
 from eventlog.ops.server import HealthServer
 from eventlog.ledger.store import Ledger
+import projections
 from obs_fixtures import FakeView, add_company, add_queued, add_request, live_stats
 
 NOW = 1_700_000_000.0
@@ -120,6 +121,32 @@ async def test_processing_check_catches_a_request_that_never_got_its_answer(serv
     status, body = await get_json(server.url + "/health")
     assert status == 503 and body["failed"] == ["processing"]
     assert "still have no response" in body["checks"]["processing"]["detail"]
+
+
+async def test_processing_recovers_after_a_request_that_timed_out(server, view, conn, clock):
+    """A timed-out request is finished (status 0 and its time): it must not read as waiting for
+    ever. The probe once counted every status-0 row as unanswered, so one timeout kept /health
+    at 503 from then on."""
+    add_request(conn, clock.now() - 30 - 121, 0, elapsed_ms=30_000, request_id="timed-out")
+    status, body = await get_json(server.url + "/health")
+    assert status == 200, body
+    assert "still have no response" not in body["checks"]["processing"]["detail"]
+
+
+async def test_processing_recovers_after_a_timeout_recorded_through_the_ledger(server, view, conn, clock):
+    """The same through the real path: request.sent then request.transport_error appended to the
+    ledger, the projection writing the row, the probe reading it."""
+    ledger = Ledger(conn, clock)
+    projections.attach(ledger)
+    ledger.append(RequestSent(request_id="r-1", kind="profile", company_number="00000001",
+                              path="/company/00000001"))
+    clock.advance(30)
+    ledger.append(TransportError(request_id="r-1", kind="profile", company_number="00000001",
+                                 error="TIMEOUT: request timed out", elapsed_ms=30_000))
+    clock.advance(200)
+    view.streams[0].last_byte_at = clock.now()
+    status, body = await get_json(server.url + "/health")
+    assert status == 200, body
 
 
 async def test_memory_check_fails_over_the_threshold(view):

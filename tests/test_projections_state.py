@@ -271,7 +271,7 @@ def test_the_workers_own_policy_drives_the_machine_to_failed_after_max_retries(w
     """The lead's policy (eventlog.policy) reads these projections: its sweep queues the status
     request, its retry_or_abandon retries with new request ids and gives up at MAX_RETRIES."""
     from eventlog.worker.policy import retry_or_abandon, sweep
-    from eventlog.worker.queue import next_item
+    from projections.projectors.request_queue import next_item
 
     settings = Settings(max_retries=3, initial_retry_delay=0.0, max_retry_delay=0.0)
     world.add(stream_event(N, 1, status=None))

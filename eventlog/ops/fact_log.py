@@ -46,6 +46,7 @@ import apsw
 from eventlog.ledger.store import Ledger, Record
 from eventlog.ops.logs import kept, pipeline_id, routine
 from eventlog.config.settings import Settings
+from projections.projectors import processing_state
 
 __all__ = ["LedgerLog", "attach"]
 
@@ -56,9 +57,6 @@ _worker = logging.getLogger("eventlog.worker.runtime")
 _own = logging.getLogger(__name__)
 
 DEBUG, INFO, WARNING, ERROR = logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR
-
-_STATE = "SELECT processing_state, completed_at FROM company_processing_state WHERE company_number = ?"
-
 
 class LedgerLog:
     """The `after_commit` hook: `hook(conn, records)` logs each record; never raises."""
@@ -169,7 +167,7 @@ class LedgerLog:
         if not number:
             return None
         try:
-            return conn.execute(_STATE, (number,)).fetchone()
+            return processing_state.state_of(conn, number)
         except apsw.SQLError:  # no projections table (a bare ledger): no state to report
             return None
 

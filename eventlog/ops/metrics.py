@@ -24,7 +24,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from eventlog.ops.probe import LATENCY_SAMPLE, Probe
-from eventlog.worker.queue import depth_by_priority
+from projections.projectors import processing_state
+from projections.projectors.request_queue import depth_by_priority
 
 __all__ = ["ChledgerCollector", "metrics_registry", "render_metrics", "CONTENT_TYPE_LATEST"]
 
@@ -114,8 +115,7 @@ class ChledgerCollector(Collector):
         yield depth
         states = GaugeMetricFamily(_P + "companies", "Companies by processing_state",
                                    labels=["state"])
-        for state, n in p.conn.execute(
-                "SELECT processing_state, count(*) FROM company_processing_state GROUP BY 1 ORDER BY 1"):
+        for state, n in processing_state.state_counts(p.conn).items():
             states.add_metric([state], n)
         yield states
         yield GaugeMetricFamily(_P + "ledger_head", "Position of the newest ledger entry",

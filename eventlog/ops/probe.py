@@ -28,6 +28,7 @@ from eventlog.worker.limiter import SlidingWindowLimiter
 from eventlog.config.settings import Settings
 from eventlog.ops.status_report import StatusReport, collect_status
 from eventlog.worker.stream.stats import StreamStats
+from projections.projectors import rate_limit_log, request_queue
 
 __all__ = ["WorkerView", "Probe", "Check", "HealthReport", "CHECKS", "DEFAULT_MEMORY_LIMIT_MB",
            "DEFAULT_STUCK_AFTER", "LATENCY_SAMPLE", "LATENCY_QUANTILES"]
@@ -146,19 +147,15 @@ class Probe:
         """Due work with room in the window and no cooldown must leave within `stuck_after`;
         and no request may wait for its response longer than that past REQUEST_TIMEOUT."""
         conn = self.conn
-        due = conn.execute(
-            "SELECT count(*) FROM request_queue WHERE status = 'queued' "
-            "AND (not_before IS NULL OR not_before <= ?)", (from_epoch(now),)).fetchone()[0]
+        due = request_queue.due_count(conn, now)
         used = self.limiter.in_window(now)
         cooldown = self.limiter.cooldown_until()
-        (last_sent,) = conn.execute("SELECT max(timestamp) FROM api_rate_limit_log").fetchone()
+        last_sent = rate_limit_log.last_send(conn)
         since = max(to_epoch(last_sent) if last_sent else 0.0, self.view.started_at)
-        overdue = from_epoch(now - self.settings.request_timeout - self.stuck_after)
-        (waiting,) = conn.execute(
-            "SELECT count(*) FROM api_rate_limit_log WHERE response_status = 0 AND timestamp < ?",
-            (overdue,)).fetchone()
+        overdue = now - self.settings.request_timeout - self.stuck_after
+        waiting = rate_limit_log.unanswered_before(conn, overdue)
         if waiting:
-            return Check(False, f"{waiting} request(s) sent before {overdue} still have no response")
+            return Check(False, f"{waiting} request(s) sent before {from_epoch(overdue)} still have no response")
         state = f"{due} due, window {used}/{self.limiter.limit}"
         if cooldown > now:
             return Check(True, f"{state}, cooling down until {from_epoch(cooldown)}")
@@ -233,19 +230,9 @@ class Probe:
         """(answered, errors) among requests sent in the current window.
 
         An error is anything but a 2xx or a 404 (a company that does not exist is an
-        answer): 429/403, 5xx, and transport failures. Unanswered rows (0) don't count.
+        answer): 429/403, 5xx, and transport failures. Requests still on their way don't count.
         """
-        cutoff = from_epoch(self.now() - self.limiter.window - self.limiter.slack)
-        answered, errors = self.conn.execute(
-            "SELECT count(*), coalesce(sum(NOT (response_status BETWEEN 200 AND 299 "
-            "OR response_status = 404)), 0) FROM api_rate_limit_log "
-            "WHERE timestamp > ? AND response_status != 0", (cutoff,)).fetchone()
-        return int(answered), int(errors)
+        return rate_limit_log.answers_after(self.conn, self.now() - self.limiter.window - self.limiter.slack)
 
     def rate_limited_total(self) -> dict[int, int]:
-        rows = self.conn.execute(
-            "SELECT response_status, count(*) FROM api_rate_limit_log "
-            "WHERE response_status IN (429, 403) GROUP BY 1").fetchall()
-        out = {429: 0, 403: 0}
-        out.update({int(s): int(n) for s, n in rows})
-        return out
+        return rate_limit_log.refusal_counts(self.conn)

@@ -23,7 +23,8 @@ from eventlog.ledger.disk import DiskReport, measure
 from eventlog.errors import ChledgerError, DatabaseError
 from eventlog.worker.limiter import SlidingWindowLimiter
 from eventlog.ledger.schema import current_version, latest_version
-from eventlog.worker.queue import depth_by_priority
+from projections.projectors import companies, officers, processing_state, rate_limit_log, stream_metadata
+from projections.projectors.request_queue import depth_by_priority
 from eventlog.config.settings import Settings, load_settings
 
 __all__ = ["StatusReport", "StreamState", "collect_status", "render_status", "run_status",
@@ -103,37 +104,26 @@ def collect_status(conn: apsw.Connection, settings: Settings, now: float, *,
                    target: int = DEFAULT_TARGET, detail: bool = True) -> StatusReport:
     """Everything `status` and the status page show, as one typed value."""
     with translated(conn.filename):
-        states = {str(s): int(n) for s, n in conn.execute(
-            "SELECT processing_state, count(*) FROM company_processing_state GROUP BY 1")}
+        states = processing_state.state_counts(conn)
         detected = sum(states.values())
         completed, failed = states.get("completed", 0), states.get("failed", 0)
-        with_officers = int(_one(conn, "SELECT COUNT(DISTINCT company_number) FROM officers") or 0)
+        with_officers = officers.companies_with_officers(conn)
         limiter = SlidingWindowLimiter(conn, FixedClock(now), limit=settings.rate_limit_requests,
                                        window=settings.rate_limit_window,
                                        slack=settings.rate_limit_slack)
         used = limiter.in_window(now)
         cooldown = limiter.cooldown_until()
-        published = _one(conn, "SELECT max(stream_last_updated) FROM companies")
-        streams = [
-            StreamState(stream=r[0], connection_status=r[1], last_timepoint=r[2],
-                        last_processed_at=r[3], reconnects=r[4] or 0, gaps=r[5] or 0,
-                        errors=r[6] or 0)
-            for r in conn.execute(
-                "SELECT stream_type, connection_status, last_timepoint, last_processed_timestamp, "
-                "reconnect_count, gap_count, error_count FROM stream_metadata ORDER BY stream_type")
-        ]
+        published = companies.latest_stream_update(conn)
+        streams = [StreamState(**r._asdict()) for r in stream_metadata.stream_rows(conn)]
         received = max((s.last_processed_at for s in streams if s.last_processed_at), default=None)
-        by_status = dict(conn.execute(
-            "SELECT response_status, count(*) FROM api_rate_limit_log "
-            "WHERE response_status IN (429, 403) GROUP BY 1").fetchall())
+        by_status = rate_limit_log.refusal_counts(conn)
         head = int(_one(conn, "SELECT max(id) FROM event_log") or 0)
         disk = measure(conn, conn.filename, now, settings.disk_reserve_bytes) if conn.filename else None
         sent = per_company = saved = None
         if detail:
-            sent = int(_one(conn, "SELECT count(*) FROM api_rate_limit_log") or 0)
+            sent = rate_limit_log.total_sends(conn)
             per_company = round(sent / completed, 3) if completed else None
-            saved = int(_one(conn, "SELECT count(*) FROM company_processing_state "
-                                   "WHERE status_fetched_at IS NOT NULL AND status_request_id IS NULL") or 0)
+            saved = processing_state.status_calls_saved(conn)
     published_epoch = _epoch(published)
     return StatusReport(
         generated_at=from_epoch(now),

@@ -33,6 +33,7 @@ import apsw
 
 from eventlog.clock import Clock, from_epoch, to_epoch
 from eventlog.ledger.entries import RateLimitHeaders
+from projections.projectors import rate_limit_log
 
 __all__ = ["SlidingWindowLimiter", "Decision", "clamp_reset", "EMERGENCY_WINDOWS"]
 
@@ -83,10 +84,7 @@ class SlidingWindowLimiter:
     def in_window(self, now: float | None = None) -> int:
         """How many requests the window holds now (what `status` shows as n/limit)."""
         now = self.clock.now() if now is None else now
-        cutoff = from_epoch(now - self.window - self.slack)
-        return self.conn.execute(
-            "SELECT count(*) FROM api_rate_limit_log WHERE timestamp > ?", (cutoff,)
-        ).fetchone()[0]
+        return rate_limit_log.sends_after(self.conn, now - self.window - self.slack)
 
     def cooldown_until(self) -> float:
         """The latest cooldown any process recorded on this database (0 if none).
@@ -104,20 +102,17 @@ class SlidingWindowLimiter:
         reach = max(2 * max(self.window, _FORBIDDEN_COOLDOWN) + 60,
                     EMERGENCY_WINDOWS * self.window + _EMERGENCY_MARGIN)
         horizon = now - reach - self.slack
-        row = self.conn.execute(
-            "SELECT count(*), min(id), max(id) FROM api_rate_limit_log "
-            "WHERE response_status IN (429, 403) AND timestamp > ?", (from_epoch(horizon),)
-        ).fetchone()
-        key = (row[0], row[2])
+        row = rate_limit_log.refusals_after(self.conn, horizon)
+        key = (row.count, row.last_id)
         if key != self._cooldown_key:
             self._cooldown_key = key
             self._cooldown_until = 0.0
             self._emergency_until = 0.0
             self._last_refusal = 0
-            if row[0]:
+            if row.count:
                 for position, event_type, data, received_at in self.conn.execute(
                     "SELECT id, event_type, event_data, received_at FROM event_log WHERE id > ? "
-                    "AND event_type IN ('request.rate_limited', 'worker.emergency_stop')", (row[1],),
+                    "AND event_type IN ('request.rate_limited', 'worker.emergency_stop')", (row.first_id,),
                 ):
                     if event_type == "worker.emergency_stop":
                         # A restarted worker (Render restarts an exited one) must not spend the key
@@ -148,18 +143,13 @@ class SlidingWindowLimiter:
                 self._hint = None
             elif hint.sent_since >= hint.remain:
                 return Decision(hint.reset - now, "server says none remain")
-        cutoff = from_epoch(now - self.window - self.slack)
-        count = self.conn.execute(
-            "SELECT count(*) FROM api_rate_limit_log WHERE timestamp > ?", (cutoff,)
-        ).fetchone()[0]
+        cutoff = now - self.window - self.slack
+        count = rate_limit_log.sends_after(self.conn, cutoff)
         if count < self.limit:
             return Decision(0.0, "", count)
         # Sleep until enough of the oldest requests leave that one slot frees:
         # the (count - limit + 1)-th oldest in the window.
-        (oldest,) = self.conn.execute(
-            "SELECT timestamp FROM api_rate_limit_log WHERE timestamp > ? "
-            "ORDER BY timestamp LIMIT 1 OFFSET ?", (cutoff, count - self.limit)
-        ).fetchone()
+        oldest = rate_limit_log.nth_send_after(self.conn, cutoff, count - self.limit)
         wait = to_epoch(oldest) + self.window + self.slack - now
         return Decision(max(wait, 1e-3), "window full", count)
 
@@ -176,10 +166,7 @@ class SlidingWindowLimiter:
         """
         if not self._last_refusal:
             return False
-        answered, in_flight = self.conn.execute(
-            "SELECT count(*) FILTER (WHERE response_status NOT IN (0, 429, 403)), "
-            "count(*) FILTER (WHERE response_status = 0 AND processing_time_ms IS NULL) "
-            "FROM api_rate_limit_log WHERE id > ?", (self._last_refusal,)).fetchone()
+        answered, in_flight = rate_limit_log.after_refusal(self.conn, self._last_refusal)
         return answered == 0 and in_flight > 0
 
     def sent(self) -> None:
@@ -198,11 +185,7 @@ class SlidingWindowLimiter:
             return
         now = self.clock.now()
         reset = clamp_reset(headers.reset, now, self.window)
-        in_flight = self.conn.execute(
-            "SELECT count(*) FROM api_rate_limit_log WHERE response_status = 0 "
-            "AND processing_time_ms IS NULL AND timestamp > ?",
-            (from_epoch(now - self.window - self.slack),),
-        ).fetchone()[0]
+        in_flight = rate_limit_log.unanswered_after(self.conn, now - self.window - self.slack)
         self._hint = _Hint(remain=max(headers.remain, 0), reset=reset, sent_since=max(in_flight - 1, 0))
 
     def cooldown_for(self, status: int, headers: RateLimitHeaders | None) -> str:
@@ -221,14 +204,10 @@ class SlidingWindowLimiter:
         typically brings the answers of the requests sent alongside it.
         """
         now = self.clock.now()
-        rows = self.conn.execute(
-            "SELECT timestamp, processing_time_ms FROM api_rate_limit_log "
-            "WHERE response_status IN (429, 403) AND timestamp > ?", (from_epoch(since),)).fetchall()
+        rows = rate_limit_log.refusal_times_after(self.conn, since)
         events = [(to_epoch(ts), to_epoch(ts) + (ms or 0) / 1000) for ts, ms in rows]
-        mine = self.conn.execute(
-            "SELECT timestamp FROM api_rate_limit_log WHERE request_id = ? AND response_status = 0 "
-            "AND processing_time_ms IS NULL ORDER BY id DESC LIMIT 1", (request_id,)).fetchone()
-        events.append((to_epoch(mine[0]) if mine else now, now))
+        mine = rate_limit_log.unanswered_sent_at(self.conn, request_id)
+        events.append((to_epoch(mine) if mine else now, now))
         events.sort()
         count, answered = 0, float("-inf")
         for sent, received in events:

@@ -25,7 +25,8 @@ from eventlog.ledger.entries import (
     RequestQueued,
     TransportError,
 )
-from eventlog.worker.queue import QueueItem, in_flight
+from projections.projectors import processing_state
+from projections.projectors.request_queue import QueueItem, in_flight
 from eventlog.config.settings import Settings
 
 __all__ = ["sweep", "recover_in_flight", "retry_or_abandon", "new_request_id", "valid_company_number"]
@@ -41,27 +42,6 @@ def new_request_id(kind: str, company_number: str) -> str:
     return f"{kind}-{company_number}-{uuid.uuid4().hex[:12]}"
 
 
-_NEEDS_STATUS = """
-SELECT s.company_number, coalesce(c.data_source, 'stream'),
-       (SELECT j.batch_id FROM batch_jobs j WHERE j.company_number = s.company_number
-        ORDER BY j.created_at DESC LIMIT 1)
-FROM company_processing_state s LEFT JOIN companies c ON c.company_number = s.company_number
-WHERE s.processing_state = 'detected' AND s.status_fetched_at IS NULL
-  AND NOT EXISTS (SELECT 1 FROM request_queue q WHERE q.company_number = s.company_number AND q.kind = 'profile')
-ORDER BY s.id
-"""
-
-_NEEDS_OFFICERS = """
-SELECT s.company_number, coalesce(c.data_source, 'stream'), s.officers_fetched_at,
-       (SELECT j.batch_id FROM batch_jobs j WHERE j.company_number = s.company_number
-        ORDER BY j.created_at DESC LIMIT 1)
-FROM company_processing_state s LEFT JOIN companies c ON c.company_number = s.company_number
-WHERE s.processing_state = 'strike_off_confirmed'
-  AND NOT EXISTS (SELECT 1 FROM request_queue q WHERE q.company_number = s.company_number AND q.kind = 'officers')
-ORDER BY s.id
-"""
-
-
 def _priority(data_source: str) -> int:
     """Backfill (companies known only from a bulk list) waits behind stream work."""
     return LOW if data_source == "bulk" else HIGH
@@ -70,7 +50,7 @@ def _priority(data_source: str) -> int:
 def sweep(conn: apsw.Connection, settings: Settings, now: float) -> list[Entry]:
     """Everything the projections say should happen next and isn't queued yet."""
     out: list[Entry] = []
-    for number, source, batch_id in conn.execute(_NEEDS_STATUS).fetchall():
+    for number, source, batch_id in processing_state.needing_status(conn):
         if not valid_company_number(number):
             out.append(RequestAbandoned(request_id=f"invalid-{number}", kind="profile",
                                         company_number=number, error_code="BAD_COMPANY_NUMBER",
@@ -80,7 +60,7 @@ def sweep(conn: apsw.Connection, settings: Settings, now: float) -> list[Entry]:
                                  company_number=number, priority=_priority(source),
                                  cause="status unknown", batch_id=batch_id))
     max_age = settings.officers_max_age_days * 86400.0
-    for number, source, fetched_at, batch_id in conn.execute(_NEEDS_OFFICERS).fetchall():
+    for number, source, fetched_at, batch_id in processing_state.needing_officers(conn):
         if fetched_at and now - to_epoch(fetched_at) < max_age:
             out.append(CompanyCompleted(
                 company_number=number,

@@ -32,7 +32,8 @@ from eventlog.ledger.store import Ledger, Record
 from eventlog.worker.limiter import SlidingWindowLimiter
 from eventlog.ledger.migrate import migrate
 from eventlog.worker.policy import recover_in_flight, sweep
-from eventlog.worker.queue import depth_by_priority
+from projections.projectors import processing_state
+from projections.projectors.request_queue import depth_by_priority
 from eventlog.worker.sender import Sender, rest_session
 from eventlog.config.settings import Settings
 
@@ -115,8 +116,7 @@ class Worker:
 
     def summary(self) -> str:
         depth = depth_by_priority(self.conn)
-        states = dict(self.conn.execute(
-            "SELECT processing_state, count(*) FROM company_processing_state GROUP BY 1").fetchall())
+        states = processing_state.state_counts(self.conn)
         r429 = sum(n for s, n in self._responses().items() if s in (429, 403))
         return (f"events {self.stream_events} | queue HIGH {depth.get('HIGH', 0)} LOW {depth.get('LOW', 0)}"
                 f" | window {self.limiter.in_window()}/{self.settings.rate_limit_requests}"

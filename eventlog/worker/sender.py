@@ -33,7 +33,7 @@ from eventlog.worker.httpauth import basic_auth_header
 from eventlog.ledger.store import Ledger
 from eventlog.worker.limiter import EMERGENCY_WINDOWS, SlidingWindowLimiter
 from eventlog.worker.policy import requeue_same_attempt, retry_or_abandon, valid_company_number
-from eventlog.worker.queue import QueueItem, earliest_not_before, next_item
+from projections.projectors.request_queue import QueueItem, earliest_not_before, next_item
 from eventlog.config.settings import Settings
 
 __all__ = ["Sender", "OFFICERS_PAGE_SIZE", "parse_ratelimit", "rest_session"]

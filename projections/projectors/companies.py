@@ -112,3 +112,11 @@ def apply(conn: apsw.Connection, batch: Batch) -> None:
             for number in backfill_numbers(r.entry.company_numbers):  # type: ignore[attr-defined]
                 sql.add(_STUB, (number, r.received_at))
     sql.run(conn)
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+
+def latest_stream_update(conn: apsw.Connection) -> str | None:
+    """The newest `published_at` of a stream event applied to a company (the stream's lag)."""
+    return conn.execute("SELECT max(stream_last_updated) FROM companies").fetchone()[0]

@@ -50,3 +50,11 @@ def apply(conn: apsw.Connection, batch: Batch) -> None:
                 r.received_at, e.request_id,  # type: ignore[attr-defined]
             ))
     sql.run(conn)
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+
+def companies_with_officers(conn: apsw.Connection) -> int:
+    """Companies with at least one officer row (what the customer's target counts)."""
+    return conn.execute("SELECT count(DISTINCT company_number) FROM officers").fetchone()[0]

@@ -102,3 +102,56 @@ def apply(conn: apsw.Connection, batch: Batch) -> None:
     jobs.flush(conn)
     if restarted:  # written whenever a worker started, so the table is the same however batched
         _save_interest(conn, interest)
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+_NEEDS_STATUS = """
+SELECT s.company_number, coalesce(c.data_source, 'stream'),
+       (SELECT j.batch_id FROM batch_jobs j WHERE j.company_number = s.company_number
+        ORDER BY j.created_at DESC LIMIT 1)
+FROM company_processing_state s LEFT JOIN companies c ON c.company_number = s.company_number
+WHERE s.processing_state = 'detected' AND s.status_fetched_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM request_queue q WHERE q.company_number = s.company_number AND q.kind = 'profile')
+ORDER BY s.id
+"""
+
+_NEEDS_OFFICERS = """
+SELECT s.company_number, coalesce(c.data_source, 'stream'), s.officers_fetched_at,
+       (SELECT j.batch_id FROM batch_jobs j WHERE j.company_number = s.company_number
+        ORDER BY j.created_at DESC LIMIT 1)
+FROM company_processing_state s LEFT JOIN companies c ON c.company_number = s.company_number
+WHERE s.processing_state = 'strike_off_confirmed'
+  AND NOT EXISTS (SELECT 1 FROM request_queue q WHERE q.company_number = s.company_number AND q.kind = 'officers')
+ORDER BY s.id
+"""
+
+
+def needing_status(conn: apsw.Connection) -> list[tuple[str, str, str | None]]:
+    """Companies detected whose status is unknown and not yet asked for:
+    (number, data_source, the backfill batch it belongs to), in detection order."""
+    return conn.execute(_NEEDS_STATUS).fetchall()
+
+
+def needing_officers(conn: apsw.Connection) -> list[tuple[str, str, str | None, str | None]]:
+    """Companies of interest whose officers are not yet asked for:
+    (number, data_source, officers_fetched_at of an earlier fetch, batch), in detection order."""
+    return conn.execute(_NEEDS_OFFICERS).fetchall()
+
+
+def state_counts(conn: apsw.Connection) -> dict[str, int]:
+    """Companies in each processing state."""
+    return {str(s): int(n) for s, n in conn.execute(
+        "SELECT processing_state, count(*) FROM company_processing_state GROUP BY 1 ORDER BY 1")}
+
+
+def state_of(conn: apsw.Connection, company_number: str) -> tuple[str, str | None] | None:
+    """(processing_state, completed_at) of one company, or None if it is not being processed."""
+    return conn.execute("SELECT processing_state, completed_at FROM company_processing_state "
+                        "WHERE company_number = ?", (company_number,)).fetchone()
+
+
+def status_calls_saved(conn: apsw.Connection) -> int:
+    """Companies whose status came from the stream event itself, so no REST status call was made."""
+    return conn.execute("SELECT count(*) FROM company_processing_state "
+                        "WHERE status_fetched_at IS NOT NULL AND status_request_id IS NULL").fetchone()[0]

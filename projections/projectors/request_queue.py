@@ -9,11 +9,20 @@
     request.abandoned       → gone
 
 Writes don't read the queue, so they run as ordered `executemany` runs.
+
+The reads below are the priority queue the senders pull from: nothing is held only in memory,
+so a restart finds the queue as it was. Order: HIGH before LOW, FIFO (ledger position) within a
+priority, a retry waits for its `not_before`, and a company never has two requests of one kind
+in flight.
 """
 
 from __future__ import annotations
 
 import apsw
+import msgspec
+
+from eventlog.clock import from_epoch, to_epoch
+from eventlog.ledger.entries import PRIORITY_NAMES
 
 from projections.records import Batch, is_final_page
 from projections.rows import Statements
@@ -61,3 +70,62 @@ def apply(conn: apsw.Connection, batch: Batch) -> None:
         else:
             sql.add(_DONE, (e.request_id,))
     sql.run(conn)
+
+
+# --- reads: the queue ---------------------------------------------------------------------------
+
+
+class QueueItem(msgspec.Struct, frozen=True):
+    request_id: str
+    company_number: str
+    kind: str
+    priority: int
+    attempt: int
+    batch_id: str | None = None
+
+
+_COLUMNS = "request_id, company_number, kind, priority, attempt, batch_id"
+
+_NEXT = f"""
+SELECT {_COLUMNS} FROM request_queue AS q
+WHERE q.status = 'queued'
+  AND (q.not_before IS NULL OR q.not_before <= ?)
+  AND NOT EXISTS (
+      SELECT 1 FROM request_queue AS f
+      WHERE f.company_number = q.company_number AND f.kind = q.kind AND f.status = 'in_flight')
+ORDER BY q.priority, q.queued_position
+LIMIT 1
+"""
+
+
+def next_item(conn: apsw.Connection, now: float) -> QueueItem | None:
+    row = conn.execute(_NEXT, (from_epoch(now),)).fetchone()
+    return QueueItem(*row) if row else None
+
+
+def in_flight(conn: apsw.Connection) -> list[QueueItem]:
+    return [QueueItem(*r) for r in conn.execute(
+        f"SELECT {_COLUMNS} FROM request_queue WHERE status = 'in_flight' ORDER BY queued_position")]
+
+
+def earliest_not_before(conn: apsw.Connection) -> float | None:
+    """When the first waiting retry becomes due (None if nothing waits)."""
+    row = conn.execute(
+        "SELECT min(not_before) FROM request_queue WHERE status = 'queued' AND not_before IS NOT NULL"
+    ).fetchone()
+    return to_epoch(row[0]) if row and row[0] else None
+
+
+def depth_by_priority(conn: apsw.Connection) -> dict[str, int]:
+    depth = {name: 0 for name in PRIORITY_NAMES.values()}
+    for priority, n in conn.execute(
+        "SELECT priority, count(*) FROM request_queue GROUP BY priority"
+    ):
+        depth[PRIORITY_NAMES.get(priority, str(priority))] = n
+    return depth
+
+
+def due_count(conn: apsw.Connection, now: float) -> int:
+    """Queued requests that may be sent now (their not_before, if any, has passed)."""
+    return conn.execute("SELECT count(*) FROM request_queue WHERE status = 'queued' "
+                        "AND (not_before IS NULL OR not_before <= ?)", (from_epoch(now),)).fetchone()[0]

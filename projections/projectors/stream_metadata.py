@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import apsw
 
 from projections.records import Batch
@@ -71,3 +73,23 @@ def apply(conn: apsw.Connection, batch: Batch) -> None:
         else:
             row["gap_count"] += 1
     rows.flush(conn)
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+
+class StreamRow(NamedTuple):
+    stream: str
+    connection_status: str
+    last_timepoint: int | None
+    last_processed_at: str | None
+    reconnects: int
+    gaps: int
+    errors: int
+
+
+def stream_rows(conn: apsw.Connection) -> list[StreamRow]:
+    """Every stream path's row, by path."""
+    return [StreamRow(r[0], r[1], r[2], r[3], r[4] or 0, r[5] or 0, r[6] or 0) for r in conn.execute(
+        "SELECT stream_type, connection_status, last_timepoint, last_processed_timestamp, "
+        "reconnect_count, gap_count, error_count FROM stream_metadata ORDER BY stream_type")]
