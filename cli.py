@@ -266,6 +266,7 @@ def replay(database_path: str | None, only: str | None, verify: bool, jobs: int 
               help="Window in seconds (default: the last worker.started's, else 300).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON (keys: eventlog/audit/report.md).")
 @click.option("--plot", default=None, metavar="FILE", help="Draw requests per window to FILE.png/.svg (needs the plot extra).")
+@known_errors
 def audit(database_path: str | None, since: str | None, until: str | None, limit: int | None,
           window: float | None, as_json: bool, plot: str | None) -> None:
     """Prove from the ledger that the key never exceeded its limit.
@@ -278,15 +279,15 @@ def audit(database_path: str | None, since: str | None, until: str | None, limit
         python cli.py audit --db companies.db
         python cli.py audit --json --window 300 --limit 600
     """
-    from eventlog.audit.run import run_audit
+    from eventlog.audit import audit as audit_ledger, summary, to_json
 
-    try:
-        settings = settings_from(database_path=database_path)
-    except ChledgerError as exc:
-        click.echo(f"chledger: {exc}", err=True)
-        sys.exit(2)
-    sys.exit(run_audit(settings.database_path, since=since, until=until, limit=limit, window=window,
-                       as_json=as_json, plot=plot))
+    settings = settings_from(database_path=database_path)
+    report = audit_ledger(settings.database_path, since=since, until=until, limit=limit,
+                          window=window, plot=plot)
+    click.echo(to_json(report) if as_json else summary(report))
+    if plot and not as_json:
+        click.echo(f"plot written to {plot}")
+    sys.exit(report.exit_code)
 
 
 @cli.command("config")

@@ -14,8 +14,8 @@ Each measurement runs in its own child process, so its memory is its own:
   (timed separately): `window` all in Python, `window-c` with the counts in C (the chain
   extension, as the audit uses them); baseline: the simulator's `max_in_any_window` on float
   seconds. All must agree on the maximum;
-- whole audit (`eventlog.audit.collect` + the report): chain + windows + cooldowns + orphans +
-  table. `audit`: the engine this install has (the chain extension: ranges in threads), with the
+- whole audit (`eventlog.audit.run.collect` + `assemble.build_report`): chain + windows +
+  cooldowns + orphans + table. `audit`: the engine this install has (the chain extension: ranges in threads), with the
   default parallel ranges; `audit-1`: one range; `audit-py`: the Python engine
   (CHLEDGER_NATIVE_CHAIN=0: ranges in forked processes), what runs without a compiler. All
   must agree on the verdict and the counts;

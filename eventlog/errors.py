@@ -12,6 +12,8 @@
     ├── LedgerError
     │   ├── AppendOnlyViolation     someone tried to UPDATE or DELETE the ledger
     │   └── TamperedLedger          the hash chain does not verify
+    ├── AuditError                  the audit could not give a verdict (exit 2)
+    │   └── PlotUnavailable         --plot can't be drawn (file type, matplotlib, folder)
     ├── ProjectionError
     │   └── ProjectionsOutdated     projection code is newer than its tables: run replay
     ├── RateLimitError
@@ -39,6 +41,8 @@ __all__ = [
     "LedgerError",
     "AppendOnlyViolation",
     "TamperedLedger",
+    "AuditError",
+    "PlotUnavailable",
     "ProjectionError",
     "ProjectionsOutdated",
     "RateLimitError",
@@ -98,6 +102,18 @@ class AppendOnlyViolation(LedgerError):
 
 class TamperedLedger(LedgerError):
     exit_code = 1
+
+
+class AuditError(ChledgerError):
+    """The audit could not give a verdict (exit 2, whatever the cause's own code): a violation
+    is exit 1, so "could not check" must never be mistaken for one, nor for compliance."""
+
+    exit_code = 2
+
+
+class PlotUnavailable(AuditError):
+    """`--plot` can't be drawn. Checked before the audit starts (file type, matplotlib, folder),
+    so a long audit is not lost to its plot; a write that fails at the end raises it too."""
 
 
 class ProjectionError(ChledgerError):

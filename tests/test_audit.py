@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
-import click
 import pytest
-from click.testing import CliRunner
 
-from eventlog.audit import run as audit_module
-from eventlog.audit.run import audit, run_audit
+from eventlog.audit import audit, report as report_module, summary, to_json
+from eventlog.errors import AuditError
 from test_audit_support import AuditLedger
 
 
@@ -41,14 +42,13 @@ def test_exactly_at_the_limit_passes(book):
     assert r.limit.source == "worker.started" and r.requests.sent == 600
 
 
-def test_one_over_fails_and_names_the_window(book, capsys):
+def test_one_over_fails_and_names_the_window(book):
     book.sends(window_of(600) + [399.999999])  # 1 µs inside the window that opened at t=100
-    assert run_audit(book.path, since=None, until=None, limit=None, window=None,
-                     as_json=False, plot=None) == 1
-    out = capsys.readouterr().out
+    r = audit(book.path)
+    assert r.exit_code == 1
+    out = summary(r)
     assert "verdict: VIOLATION" in out
     assert f"601 requests in the window [{book.iso(100)}, {book.iso(400)})" in out
-    r = audit(book.path)
     assert codes(r) == {"window": 1}
     [run] = r.windows.over_limit
     assert (run.peak.start, run.peak.count, run.excess) == (book.iso(100), 601, 1)
@@ -111,7 +111,7 @@ def test_a_cooldown_honoured_to_the_microsecond_is_no_breach(book):
     book.at(20.1).rate_limited("hot", cooldown=60, status=403)
     book.sends([80.1])  # exactly at cooldown_until: allowed
     r = audit(book.path)
-    # the 403 itself is a violation (DESIGN.md: it counts), the send after it is not
+    # the 403 itself is a violation (the server refused a request), the send after it is not
     assert codes(r) == {"rate_limited": 1}
     [rl] = r.rate_limited
     assert rl.status == 403 and rl.honoured and rl.first_send_after.at == book.iso(80.1)
@@ -243,91 +243,123 @@ def test_since_and_until_restrict_what_is_counted(book):
 # --- stops, gaps, the JSON --------------------------------------------------------------
 
 
-def test_stops_and_gaps_are_reported_with_times(book, capsys):
+def test_stops_and_gaps_are_reported_with_times(book):
     book.at(30).emergency_stop()
     book.at(40).gap()
-    assert run_audit(book.path, since=None, until=None, limit=None, window=None,
-                     as_json=True, plot=None) == 0
-    doc = json.loads(capsys.readouterr().out)
+    r = audit(book.path)
+    assert r.exit_code == 0
+    doc = json.loads(to_json(r))
     assert doc["emergency_stops"][0]["at"] == book.iso(30)
     assert doc["emergency_stops"][0]["reason"] == "3 consecutive 429s"
     assert doc["gaps"][0]["at"] == book.iso(40) and doc["gaps"][0]["stream"] == "companies"
 
 
-def test_json_keys_are_the_documented_ones(book, capsys):
+def test_json_keys_are_the_documented_ones(book):
     book.sends([10, 11])
-    run_audit(book.path, since=None, until=None, limit=None, window=None, as_json=True, plot=None)
-    doc = json.loads(capsys.readouterr().out)
+    doc = json.loads(to_json(audit(book.path)))
     assert list(doc) == ["version", "database", "verdict", "exit_code", "since", "until", "limit",
                          "requests", "windows", "rate_limited", "rate_limited_count", "orphans",
                          "orphan_count", "chain", "chain_engine", "chain_engine_reason", "table",
                          "emergency_stops", "gaps", "violations", "violation_counts"]
     assert list(doc["windows"]) == ["max", "headroom", "busiest", "over_limit"]
     assert list(doc["chain"]) == ["ok", "checked", "head", "bad_position", "reason"]
+    listed = report_module.__doc__
+    explained = (Path(report_module.__file__).parent / "report.md").read_text()
     for key in doc:
-        assert key in audit_module.__doc__
+        assert key in listed and f"`{key}`" in explained, key
 
 
-# --- could not check ---------------------------------------------------------------
+# --- could not check: AuditError, exit 2 ---------------------------------------------
 
 
-def test_exit_2_for_a_missing_file(tmp_path, capsys):
-    assert run_audit(str(tmp_path / "nope.db"), since=None, until=None, limit=None, window=None,
-                     as_json=False, plot=None) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "could not check" in err and "nope.db" in err
+def test_a_missing_file_cannot_be_checked(tmp_path):
+    with pytest.raises(AuditError) as caught:
+        audit(str(tmp_path / "nope.db"))
+    assert str(caught.value) == f"could not check: no database at {tmp_path / 'nope.db'}"
+    assert caught.value.exit_code == 2
 
 
-def test_exit_2_for_a_file_that_is_not_sqlite(tmp_path, capsys):
+def test_a_file_that_is_not_sqlite_cannot_be_checked(tmp_path):
     path = tmp_path / "notes.db"
     path.write_bytes(b"this is not a database, just some bytes\n" * 200)
-    assert run_audit(str(path), since=None, until=None, limit=None, window=None,
-                     as_json=True, plot=None) == 2
-    captured = capsys.readouterr()
-    assert captured.out == "" and "not a SQLite database" in captured.err
+    with pytest.raises(AuditError, match="^could not check: not a SQLite database"):
+        audit(str(path))
 
 
-def test_exit_2_for_a_database_without_the_ledger(tmp_path, capsys):
+def test_a_database_without_the_ledger_cannot_be_checked(tmp_path):
     import apsw
 
     path = tmp_path / "other.db"
     apsw.Connection(str(path)).execute("CREATE TABLE t(x)")
-    assert run_audit(str(path), since=None, until=None, limit=None, window=None,
-                     as_json=False, plot=None) == 2
-    assert "no event_log table" in capsys.readouterr().err
+    with pytest.raises(AuditError, match="^could not check: .* has no event_log table"):
+        audit(str(path))
 
 
-def test_exit_2_for_a_bad_since(book, capsys):
-    assert run_audit(book.path, since="yesterday", until=None, limit=None, window=None,
-                     as_json=False, plot=None) == 2
-    assert "--since 'yesterday' is not an ISO 8601 time" in capsys.readouterr().err
+@pytest.mark.parametrize("since, until, message", [
+    ("yesterday", None, "--since 'yesterday' is not an ISO 8601 time"),
+    (None, "soon", "--until 'soon' is not an ISO 8601 time"),
+    ("2026-01-02", "2026-01-01T12:00:00Z", "--since 2026-01-02 is not before --until 2026-01-01T12:00:00Z"),
+    ("2026-01-02", "2026-01-02T00:00:00Z", "--since 2026-01-02 is not before --until 2026-01-02T00:00:00Z"),
+])
+def test_a_bad_span_is_refused_naming_the_option(book, since, until, message):
+    with pytest.raises(AuditError) as caught:
+        audit(book.path, since=since, until=until)
+    assert str(caught.value).startswith(message) and caught.value.exit_code == 2
 
 
-# --- the command line ----------------------------------------------------------------
+def test_a_limit_below_one_cannot_be_checked(book):
+    """The CLI's options can't ask for it; a caller in code can, and gets exit 2, not a verdict."""
+    book.sends([10])
+    with pytest.raises(AuditError, match="^could not check: the limit must be at least 1"):
+        audit(book.path, limit=0)
 
 
-@click.command()
-@click.option("--db", "db_path", required=True)
-@click.option("--since")
-@click.option("--until")
-@click.option("--limit", type=int)
-@click.option("--window", type=float)
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--plot")
-def audit_command(db_path, since, until, limit, window, as_json, plot):
-    raise SystemExit(run_audit(db_path, since=since, until=until, limit=limit, window=window,
-                               as_json=as_json, plot=plot))
+# --- the command line: renders the report, maps errors, same bytes as ever --------------
 
 
-def test_cli_wrapper_exit_codes_and_output(book, tmp_path):
+def test_the_command_prints_the_rendered_report_and_exits_with_its_code(book, run_cli):
     book.sends(window_of(5))
-    runner = CliRunner()
-    ok = runner.invoke(audit_command, ["--db", book.path])
-    assert ok.exit_code == 0 and "verdict: COMPLIANT" in ok.output
-    over = runner.invoke(audit_command, ["--db", book.path, "--limit", "4", "--json"])
-    assert over.exit_code == 1 and json.loads(over.output)["violation_counts"]["window"] == 1
-    missing = runner.invoke(audit_command, ["--db", str(tmp_path / "gone.db")])
-    assert missing.exit_code == 2
+    clean = run_cli("audit", "--db", book.path)
+    assert (clean.returncode, clean.stderr) == (0, "")
+    assert clean.stdout == summary(audit(book.path)) + "\n"
+    assert "verdict: COMPLIANT" in clean.stdout
+    over = run_cli("audit", "--db", book.path, "--limit", "4", "--json")
+    assert (over.returncode, over.stderr) == (1, "")
+    assert over.stdout == to_json(audit(book.path, limit=4)) + "\n"
+    assert json.loads(over.stdout)["violation_counts"]["window"] == 1
+
+
+def test_the_command_takes_the_database_from_the_environment(book, run_cli):
+    book.sends(window_of(5))
+    result = run_cli("audit", env={"DATABASE_PATH": book.path})
+    assert (result.returncode, result.stdout) == (0, summary(audit(book.path)) + "\n")
+
+
+def test_could_not_check_is_one_line_on_stderr_and_exit_2(tmp_path, run_cli):
+    missing = run_cli("audit", "--db", tmp_path / "gone.db", "--json")
+    assert (missing.returncode, missing.stdout) == (2, "")
+    assert missing.stderr == f"chledger: could not check: no database at {tmp_path / 'gone.db'}\n"
+
+
+def test_a_config_error_is_exit_2(book, tmp_path, run_cli):
+    absent = run_cli("--config", tmp_path / "absent.yaml", "audit", "--db", book.path)
+    assert (absent.returncode, absent.stdout) == (2, "")
+    assert absent.stderr == f"chledger: config file {tmp_path / 'absent.yaml'}: not found\n"
+    bad = run_cli("audit", "--db", book.path, env={"LOG_LEVEL": "LOUD"})
+    assert bad.returncode == 2 and bad.stderr.startswith("chledger: invalid setting LOG_LEVEL='LOUD'")
+
+
+def test_the_audit_package_imports_neither_click_nor_what_it_audits_against(book):
+    """The audit reads the ledger alone: a projector, the worker or the settings must not shape
+    its verdict (a projector bug must not hide a violation), and only cli.py talks to the
+    terminal. Checked in a fresh interpreter, after a whole audit has run."""
+    book.sends([10])
+    code = (f"import sys; from eventlog.audit import audit; audit({book.path!r}); "
+            "print(sorted(m for m in sys.modules if m == 'click' or m.startswith(('click.', "
+            "'projections', 'eventlog.worker', 'eventlog.config', 'eventlog.ops'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent).stdout
+    assert out.strip() == "[]"
 
 
 def test_a_send_with_a_garbled_time_or_body_is_malformed_not_a_crash(book):
@@ -388,10 +420,6 @@ def test_the_audit_agrees_with_the_real_projection(tmp_path):
 
 
 def test_bad_or_inverted_since_until_are_one_line_naming_the_option(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
     from eventlog.ledger.db import connect
     from eventlog.ledger.migrate import migrate
 
@@ -406,6 +434,9 @@ def test_bad_or_inverted_since_until_are_one_line_naming_the_option(tmp_path):
     bad = run("--since", "garbage")
     assert bad.returncode == 2 and bad.stderr.strip() == (
         "chledger: --since 'garbage' is not an ISO 8601 time (e.g. 2026-11-23T08:30:00Z; UTC when no offset is given)")
+    bad_until = run("--until", "tomorrow")
+    assert (bad_until.returncode, bad_until.stdout) == (2, "") and bad_until.stderr == (
+        "chledger: --until 'tomorrow' is not an ISO 8601 time (e.g. 2026-11-23T08:30:00Z; UTC when no offset is given)\n")
     inverted = run("--since", "2026-11-23T10:00:00Z", "--until", "2026-11-23T09:00:00Z")
     assert inverted.returncode == 2 and inverted.stderr.strip().startswith(
         "chledger: --since 2026-11-23T10:00:00Z is not before --until 2026-11-23T09:00:00Z")

@@ -10,6 +10,7 @@ import pytest
 from eventlog.audit import run as audit_module
 from eventlog.audit import scan as audit_scan
 from eventlog.audit.run import audit
+from eventlog.errors import AuditError
 from eventlog.ledger.chain import MESSAGE_SQL, formula_agrees
 import msgspec
 
@@ -144,7 +145,7 @@ def test_an_edit_anywhere_is_reported_as_ledger_verify_reports_it(tmp_path, para
             reference.bad_position, reference.reason, reference.checked)
 
 
-def test_a_corrupt_page_is_could_not_check(tmp_path, capsys):
+def test_a_corrupt_page_is_could_not_check(tmp_path):
     b = many(tmp_path / "m.db", n=200)
     b.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     b.close()
@@ -154,10 +155,9 @@ def test_a_corrupt_page_is_could_not_check(tmp_path, capsys):
     for offset in range(3 * page, len(raw) - page, page):  # scribble over every page after the schema
         raw[offset:offset + 64] = b"\xff" * 64
     path.write_bytes(bytes(raw))
-    code = audit_module.run_audit(str(path), since=None, until=None, limit=None, window=None,
-                                  as_json=False, plot=None)
-    assert code == 2
-    assert "could not check" in capsys.readouterr().err
+    with pytest.raises(AuditError, match="^could not check: ") as caught:
+        audit(str(path))
+    assert caught.value.exit_code == 2
 
 
 def test_chain_hash_is_what_the_ledger_stores(tmp_path):

@@ -1,15 +1,14 @@
-"""Shape what the audit measured (`audit.AuditData`) into the `Report`, and decide the verdict.
+"""Judge what the audit found (`Findings`) and build the `Report` from it, verdict included.
 
-Pure: no database, no clock. Every violation is named here with its time and position, so a
-reader of the summary can go straight to the ledger row.
+Pure: no database, no clock, no output. Every violation is named here with its time and
+position, so a reader of the summary can go straight to the ledger row.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import msgspec
 
+from eventlog.audit.findings import Findings
 from eventlog.audit.report import (
     MAX_LISTED,
     ChainOut,
@@ -30,9 +29,6 @@ from eventlog.audit.report import (
 )
 from eventlog.audit.scan import TABLE_COLUMNS
 from eventlog.audit.timestamps import from_us
-
-if TYPE_CHECKING:
-    from eventlog.audit.run import AuditData
 
 __all__ = ["build_report"]
 
@@ -57,19 +53,20 @@ def _row(values: tuple | None) -> dict | None:
     return None if values is None else dict(zip(TABLE_COLUMNS, values))
 
 
-def _chain(data: "AuditData") -> ChainOut:
-    bad = [(s.chain_bad, s.chain_reason) for s in data.scans if s.chain_bad is not None]
+def _chain(findings: Findings) -> ChainOut:
+    bad = [(s.chain_bad, s.chain_reason) for s in findings.scans if s.chain_bad is not None]
     if not bad:
-        return ChainOut(ok=True, checked=data.head, head=data.head, bad_position=None, reason="")
+        return ChainOut(ok=True, checked=findings.head, head=findings.head, bad_position=None,
+                        reason="")
     pos, reason = min(bad)
-    return ChainOut(ok=False, checked=pos - 1, head=data.head, bad_position=pos, reason=reason)
+    return ChainOut(ok=False, checked=pos - 1, head=findings.head, bad_position=pos, reason=reason)
 
 
-def _table(data: "AuditData") -> TableOut:
-    issues = sorted([i for s in data.scans for i in s.table_issues] + list(data.pending_issues),
-                    key=lambda i: (i.id, i.kind))
+def _table(findings: Findings) -> TableOut:
+    issues = sorted([i for s in findings.scans for i in s.table_issues]
+                    + list(findings.pending_issues), key=lambda i: (i.id, i.kind))
     counts = {k: sum(1 for i in issues if i.kind == k) for k in ("missing", "extra", "mismatch")}
-    checked = sum(s.table_checked for s in data.scans)
+    checked = sum(s.table_checked for s in findings.scans)
     return TableOut(
         ok=not issues, checked=checked, missing_count=counts["missing"],
         extra_count=counts["extra"], mismatch_count=counts["mismatch"],
@@ -88,10 +85,10 @@ def _table_message(issue: TableIssueOut) -> str:
     return f"api_rate_limit_log row {issue.id} differs from the ledger: {shown}"
 
 
-def build_report(data: "AuditData") -> Report:
-    span = round(data.window * 1_000_000)
-    stats = data.stats
-    limit = data.limit
+def build_report(findings: Findings) -> Report:
+    span = round(findings.window * 1_000_000)
+    stats = findings.stats
+    limit = findings.limit
     violations: list[Violation] = []
     counts = {"window": 0, "rate_limited": 0, "cooldown": 0, "orphan": 0, "chain": 0, "malformed": 0,
               "table": 0}
@@ -119,7 +116,7 @@ def build_report(data: "AuditData") -> Report:
     )
 
     limited = []
-    for c in data.cooldowns:
+    for c in findings.cooldowns:
         ref = lambda pair: SendRef(position=pair[0], at=from_us(pair[1])) if pair else None  # noqa: E731
         limited.append(RateLimitedOut(
             position=c.position, at=from_us(c.at), status=c.status, request_id=c.request_id,
@@ -128,8 +125,9 @@ def build_report(data: "AuditData") -> Report:
             first_send_after=ref(c.first_send_after),
             breaches=[SendRef(position=b.position, at=from_us(b.at)) for b in c.breaches[:MAX_LISTED]],
         ))
-        # DESIGN.md: a 429 counts as a violation. Whatever our own window count says, the
-        # server refused a request on this key, and repeated refusals get keys banned.
+        # A 429/403 is a violation even when its cooldown was honoured: whatever our own
+        # window count says, the server refused a request on this key, and repeated refusals
+        # get a key banned.
         violate("rate_limited", from_us(c.at), c.position,
                 f"Companies House answered {c.status} at {from_us(c.at)} (position {c.position}) "
                 f"to {c.request_id}" + (", cooldown honoured" if c.honoured else ""))
@@ -138,23 +136,23 @@ def build_report(data: "AuditData") -> Report:
                     f"request sent at {from_us(b.at)} (position {b.position}) inside the cooldown "
                     f"of the {c.status} at {from_us(c.at)}, which lasted until {from_us(c.until)}")
 
-    for pos, rid, at in data.orphans:
+    for pos, rid, at in findings.orphans:
         violate("orphan", at, pos, f"request {rid} sent at {at} (position {pos}) was never queued: "
                                    "a direct call")
-    chain = _chain(data)
+    chain = _chain(findings)
     if not chain.ok:
         violate("chain", None, chain.bad_position, f"hash chain broken: {chain.reason}")
-    for scan in data.scans:
+    for scan in findings.scans:
         for pos, event_type, error in scan.malformed:
             violate("malformed", None, pos, f"entry {pos} ({event_type}) does not decode: {error}")
-    table = _table(data)
+    table = _table(findings)
     for issue in table.issues:
         violate("table", None, issue.id, _table_message(issue))
     counts["table"] = table.missing_count + table.extra_count + table.mismatch_count
 
     stops, gaps = [], []
-    lo, hi = data.since or "", data.until or "\uffff"
-    for scan in data.scans:
+    lo, hi = findings.since or "", findings.until or "\uffff"
+    for scan in findings.scans:
         for n in scan.noted:
             if not lo <= n.received_at < hi:
                 continue
@@ -167,30 +165,31 @@ def build_report(data: "AuditData") -> Report:
                 gaps.append(GapOut(position=n.position, at=n.received_at, stream=g.stream,
                                    requested_timepoint=g.requested_timepoint, reason=g.reason))
 
-    times = data.times
+    times = findings.times
     code = 1 if any(counts.values()) else 0
     return Report(
-        database=data.database,
+        database=findings.database,
         verdict="violation" if code else "compliant",
         exit_code=code,
-        since=data.since,
-        until=data.until,
-        limit=LimitInfo(requests=limit, window_seconds=data.window, source=data.limit_source),
+        since=findings.since,
+        until=findings.until,
+        limit=LimitInfo(requests=limit, window_seconds=findings.window,
+                        source=findings.limit_source),
         requests=Requests(
-            sent=len(times), sent_total=sum(s.sends for s in data.scans),
-            queued_total=sum(s.queued for s in data.scans),
-            answered_total=sum(s.answers for s in data.scans),
-            first_sent=from_us(times[0] if data.in_order else min(times)) if times else None,
-            last_sent=from_us(times[-1] if data.in_order else max(times)) if times else None,
+            sent=len(times), sent_total=sum(s.sends for s in findings.scans),
+            queued_total=sum(s.queued for s in findings.scans),
+            answered_total=sum(s.answers for s in findings.scans),
+            first_sent=from_us(times[0] if findings.in_order else min(times)) if times else None,
+            last_sent=from_us(times[-1] if findings.in_order else max(times)) if times else None,
         ),
         windows=windows,
         rate_limited=limited[:MAX_LISTED],
         rate_limited_count=len(limited),
-        orphans=[OrphanOut(position=p, at=a, request_id=r) for p, r, a in data.orphans[:MAX_LISTED]],
-        orphan_count=len(data.orphans),
+        orphans=[OrphanOut(position=p, at=a, request_id=r) for p, r, a in findings.orphans[:MAX_LISTED]],
+        orphan_count=len(findings.orphans),
         chain=chain,
-        chain_engine=data.chain_engine,
-        chain_engine_reason=data.chain_engine_reason,
+        chain_engine=findings.chain_engine,
+        chain_engine_reason=findings.chain_engine_reason,
         table=table,
         emergency_stops=stops[:MAX_LISTED],
         gaps=gaps[:MAX_LISTED],

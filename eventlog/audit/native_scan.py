@@ -2,7 +2,7 @@
 
 The C aggregate `chledger_audit` (eventlog/ledger/chainext/chledger_audit.c) walks the rows of a range
 of positions once, inside one `sqlite3_step` (so with the GIL released: threads run ranges in
-parallel), and does there what `audit_scan._scan` does in Python: the chain, the send times,
+parallel), and does there what `scan._scan` does in Python: the chain, the send times,
 the orphan candidates, the answer of every send and its `api_rate_limit_log` row. It hands back
 a blob of integers: the chain's outcome, the counts, the send times and positions, and the
 positions of the few rows that need more than a number (candidates, 429s and the other noted
@@ -46,7 +46,7 @@ class NativeUnavailable(Exception):
 def scan_range_native(db_path: str, first: int, last: int, *, since: str = "",
                       until: str = "\uffff", table_from: int | None = None,
                       queued_memory: int = 100_000) -> RangeScan:
-    """`audit_scan.scan_range`, in C: the same arguments, the same `RangeScan`."""
+    """`scan.scan_range`, in C: the same arguments, the same `RangeScan`."""
     started = time.thread_time()
     with range_snapshot(db_path) as conn:
         if not native_chain.usable(conn):

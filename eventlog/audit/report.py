@@ -1,9 +1,30 @@
-"""The audit report: typed, encoded as JSON with stable keys, or summarised for a person.
+"""The audit report: its types, and the two ways it is rendered (`to_json`, `summary`).
 
-The keys are documented in `eventlog/audit/report.md` and in `eventlog/audit/run.py`; renaming one is a
-breaking change (bump `REPORT_VERSION`). Times are canonical ISO strings, positions are ledger
-ids. Long lists are cut at `MAX_LISTED` items; the `*_count` fields and `violation_counts`
-always give the full numbers.
+`assemble.build_report` fills it; `python cli.py audit` prints `summary(report)`, or
+`to_json(report)` with `--json`. Times are canonical ISO strings, positions are ledger ids. Long
+lists are cut at `MAX_LISTED` items; the `*_count` fields and `violation_counts` always give the
+full numbers.
+
+The JSON keys (`eventlog/audit/report.md` says what each means). They are stable: renaming one
+is a breaking change, so `version` (`REPORT_VERSION`) changes when one does.
+  version, database, verdict ("compliant"|"violation"), exit_code, since, until,
+  limit {requests, window_seconds, source ("option"|"worker.started"|"default")},
+  requests {sent, sent_total, queued_total, answered_total, first_sent, last_sent},
+  windows {max {start, end, count}, headroom, busiest [{start, end, count}],
+           over_limit [{start, end, peak {start, end, count}, excess, windows}]},
+  rate_limited [{position, at, status, request_id, cooldown_until, honoured, sends_in_cooldown,
+                 sends_in_window_before, last_send_before {position, at}, first_send_after
+                 {position, at}, breaches [{position, at}]}], rate_limited_count,
+  orphans [{position, at, request_id}], orphan_count,
+  chain {ok, checked, head, bad_position, reason}, chain_engine ("c"|"python"),
+  chain_engine_reason (why Python, or null),
+  table {ok, checked, missing_count, extra_count, mismatch_count,
+         issues [{kind ("missing"|"extra"|"mismatch"), id, expected, found}]},
+  emergency_stops [{position, at, reason, violations, cooldown_until}],
+  gaps [{position, at, stream, requested_timepoint, reason}],
+  violations [{kind ("window"|"rate_limited"|"cooldown"|"orphan"|"chain"|"malformed"|"table"),
+               at, position, message}],
+  violation_counts {kind: n}.
 """
 
 from __future__ import annotations
@@ -126,7 +147,7 @@ class GapOut(_S):
 
 
 class Violation(_S):
-    kind: str  # "window", "cooldown", "orphan", "chain", "malformed" or "table"
+    kind: str  # "window", "rate_limited", "cooldown", "orphan", "chain", "malformed" or "table"
     at: str | None
     position: int | None
     message: str
@@ -157,6 +178,7 @@ class Report(_S, kw_only=True):
 
 
 def to_json(report: Report) -> str:
+    """The whole report as indented JSON, keys in the order above."""
     return msgspec.json.format(msgspec.json.encode(report).decode(), indent=2)
 
 

@@ -1,43 +1,35 @@
 """`audit`: prove from the database alone that the key kept to its rate limit.
 
-`run_audit(...)` is what `python cli.py audit` calls: it prints the report and returns the exit
-code, 0 compliant, 1 a violation found (each listed), 2 could not check (missing, non-SQLite or
-corrupt file; one line on stderr). `audit(...)` returns the `Report` for code and tests.
+`audit(db_path, ...)` returns the `Report` (`report.py`): its `verdict` and `exit_code` are
+"compliant"/0 or "violation"/1, each violation listed. When no verdict can be given it raises
+`AuditError` (exit 2) instead, with one line saying why: a missing, non-SQLite, corrupt or
+unmigrated file, a `since`/`until` that is not an ISO time or not in order, or a `plot` it can't
+draw (`PlotUnavailable`, checked before the work starts). Nothing here prints: `python cli.py
+audit` renders the report (`report.summary`, or `report.to_json` for `--json`; the JSON keys are
+listed in `report.py`'s docstring and explained in `eventlog/audit/report.md`) and exits with
+its code.
 
 Violations: a window `[t, t+S)` holding more than the limit of `request.sent` entries (exact,
-every window, see `audit_windows`); a send while a 429/403 cooldown was in force; a send with no
+every window, see `windows.py`); a send while a 429/403 cooldown was in force; a send with no
 earlier `request.queued` of its request_id (a direct call); a broken hash chain; an entry that
 does not decode (malformed); an `api_rate_limit_log` that disagrees with the ledger (missing,
-extra or changed rows); and each 429/403 itself (DESIGN.md: the server refused a request on this
-key), listed with whether its cooldown was honoured.
+extra or changed rows); and each 429/403 itself, listed with whether its cooldown was honoured:
+whatever our own count says, the server refused a request on this key, and repeated refusals
+get a key banned.
 
-Two engines, one result: with the chain extension built (`native_chain`), each range of
-positions is scanned once by C inside SQLite (`audit_native`: the chain and the facts), ranges
-in threads; without it, by `audit_scan` in Python, ranges in processes. The report's
-`chain_engine` says which ran, and `chain_engine_reason` why not C.
+The work, module by module: `scan.py` (in Python) or `native_scan.py` (in C) reads one range of
+positions once, checking the chain and gathering the facts; `settle.py` decides what crosses
+range boundaries (orphans, sends answered later, cooldowns); `windows.py` counts the windows;
+`collect` here merges it all into `Findings` (`findings.py`); `assemble.py` judges them into the
+`Report`; `plot.py` draws them.
 
-`--since`/`--until` (ISO, `until` exclusive) restrict the requests, windows, 429s, orphans,
-stops and gaps to that span; the chain and the table are always checked whole.
+Two engines, one result: with the chain extension built (`eventlog.ledger.native`), each range
+of positions is scanned once by C inside SQLite, ranges in threads; without it, in Python,
+ranges in processes. The report's `chain_engine` says which ran, and `chain_engine_reason` why
+not C.
 
-JSON keys (`--json`, stable; `version` changes when one does; times ISO, positions ledger ids):
-  version, database, verdict ("compliant"|"violation"), exit_code, since, until,
-  limit {requests, window_seconds, source ("option"|"worker.started"|"default")},
-  requests {sent, sent_total, queued_total, answered_total, first_sent, last_sent},
-  windows {max {start, end, count}, headroom, busiest [{start, end, count}],
-           over_limit [{start, end, peak {start, end, count}, excess, windows}]},
-  rate_limited [{position, at, status, request_id, cooldown_until, honoured, sends_in_cooldown,
-                 sends_in_window_before, last_send_before {position, at}, first_send_after
-                 {position, at}, breaches [{position, at}]}], rate_limited_count,
-  orphans [{position, at, request_id}], orphan_count,
-  chain {ok, checked, head, bad_position, reason}, chain_engine ("c"|"python"),
-  chain_engine_reason (why Python, or null),
-  table {ok, checked, missing_count, extra_count, mismatch_count,
-         issues [{kind ("missing"|"extra"|"mismatch"), id, expected, found}]},
-  emergency_stops [{position, at, reason, violations, cooldown_until}],
-  gaps [{position, at, stream, requested_timepoint, reason}],
-  violations [{kind ("window"|"rate_limited"|"cooldown"|"orphan"|"chain"|"malformed"|"table"), at, position,
-               message}],
-  violation_counts {kind: n}.
+`since`/`until` (ISO, `until` exclusive) restrict the requests, windows, 429s, orphans, stops
+and gaps to that span; the chain and the table are always checked whole.
 """
 
 from __future__ import annotations
@@ -48,21 +40,22 @@ from array import array
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import apsw
-import click
 import msgspec
 
 from eventlog.ledger import native as native_chain
-from eventlog.audit.settle import check_cooldowns, resolve_orphans, settle_pending
-from eventlog.audit.native_scan import NativeUnavailable, scan_range_native
-from eventlog.audit.report import Report, summary, to_json
 from eventlog.audit.assemble import build_report
+from eventlog.audit.findings import Findings
+from eventlog.audit.native_scan import NativeUnavailable, scan_range_native
+from eventlog.audit.plot import PROFILE_BINS, check_plot_path, write_plot
+from eventlog.audit.report import Report
 from eventlog.audit.scan import RangeScan, scan_range
+from eventlog.audit.settle import check_cooldowns, resolve_orphans, settle_pending
 from eventlog.audit.timestamps import canonical, to_us
 from eventlog.audit.windows import is_sorted, window_stats
 from eventlog.ledger.db import connect, translated
-from eventlog.errors import ChledgerError, DatabaseError
+from eventlog.errors import AuditError, ChledgerError, DatabaseError
 
-__all__ = ["audit", "run_audit", "AuditData", "DEFAULT_LIMIT", "DEFAULT_WINDOW"]
+__all__ = ["audit", "collect", "DEFAULT_LIMIT", "DEFAULT_WINDOW"]
 
 DEFAULT_LIMIT = 600
 DEFAULT_WINDOW = 300.0
@@ -74,29 +67,6 @@ NATIVE_RANGES_PER_JOB = 2  # more ranges than threads, so a slowed thread leaves
 class _Started(msgspec.Struct):
     rate_limit_requests: int
     rate_limit_window: float
-
-
-class AuditData(msgspec.Struct):
-    """Everything measured, before it is shaped into a `Report` (the plot reads this too)."""
-
-    database: str
-    since: str | None
-    until: str | None
-    limit: int
-    window: float
-    limit_source: str
-    scans: list[RangeScan]
-    head: int
-    times: array
-    positions: array
-    orphans: list
-    cooldowns: list
-    pending_checked: int
-    pending_issues: list
-    stats: object
-    chain_engine: str = "python"  # "c" when the chain and facts were gathered in C
-    chain_engine_reason: str | None = None  # why not in C
-    in_order: bool = False  # the send times ascend (as they do when one clock stamps the ledger)
 
 
 def _jobs(jobs: int | None) -> int:
@@ -190,8 +160,9 @@ def _default_limit(scans: list[RangeScan], until: str) -> tuple[int, float] | No
 
 def collect(db_path: str, *, since: str | None = None, until: str | None = None,
             limit: int | None = None, window: float | None = None,
-            jobs: int | None = None, profile_bins: int = 0) -> AuditData:
-    """Measure everything the report needs; raises `ChledgerError` when it can't."""
+            jobs: int | None = None, profile_bins: int = 0) -> Findings:
+    """Measure everything the report needs; raises `ChledgerError` (or `ValueError`) when it
+    can't. `profile_bins` > 0 also keeps the per-window curve a plot draws."""
     since = canonical(since) if since else None
     until = canonical(until) if until else None
     lo, hi = since or "", until or "\uffff"
@@ -234,53 +205,44 @@ def collect(db_path: str, *, since: str | None = None, until: str | None = None,
                          counts=counts)
     reason = None if engine == "c" else (native_chain.unavailable_reason()
                                          or "the chain extension can't read this database")
-    return AuditData(db_path, since, until, limit, window, source, scans, head, times, positions,
-                     orphans, cooldowns, checked, issues, stats, engine, reason, in_order)
+    return Findings(db_path, since, until, limit, window, source, scans, head, times, positions,
+                    orphans, cooldowns, checked, issues, stats, engine, reason, in_order)
 
 
-def audit(db_path: str, *, since: str | None = None, until: str | None = None,
-          limit: int | None = None, window: float | None = None, jobs: int | None = None) -> Report:
-    """The whole report for `db_path` (see the module docstring for what it holds)."""
-    return build_report(collect(db_path, since=since, until=until, limit=limit, window=window,
-                                jobs=jobs))
-
-
-def run_audit(db_path: str, *, since: str | None, until: str | None, limit: int | None,
-              window: float | None, as_json: bool, plot: str | None, jobs: int | None = None) -> int:
-    """Print the report (summary, or JSON with `as_json`) and return the exit code 0/1/2."""
-    if plot:
-        from eventlog.audit.plot import PlotUnavailable, check_plot_path
-
-        try:
-            check_plot_path(plot)
-        except PlotUnavailable as exc:
-            click.echo(f"chledger: {exc}", err=True)
-            return 2
+def _check_span(since: str | None, until: str | None) -> None:
+    """Refuse a `since`/`until` that is not a time, or a span that can hold no request, naming
+    the option as the user typed it."""
     bounds = {}
     for option, text in (("--since", since), ("--until", until)):
         if text is not None:
             try:
                 bounds[option] = to_us(text)
             except (TypeError, ValueError):
-                click.echo(f"chledger: {option} {text!r} is not an ISO 8601 time "
-                           "(e.g. 2026-11-23T08:30:00Z; UTC when no offset is given)", err=True)
-                return 2
+                raise AuditError(f"{option} {text!r} is not an ISO 8601 time "
+                                 "(e.g. 2026-11-23T08:30:00Z; UTC when no offset is given)") from None
     if len(bounds) == 2 and bounds["--since"] >= bounds["--until"]:
-        click.echo(f"chledger: --since {since} is not before --until {until}: no request could be in between",
-                   err=True)
-        return 2
-    try:
-        data = collect(db_path, since=since, until=until, limit=limit, window=window, jobs=jobs,
-                       profile_bins=2000 if plot else 0)
-    except (ChledgerError, ValueError) as exc:
-        click.echo(f"chledger: could not check: {exc}", err=True)
-        return 2
-    report = build_report(data)
-    click.echo(to_json(report) if as_json else summary(report))
-    if plot:
-        from eventlog.audit.plot import write_plot
+        raise AuditError(f"--since {since} is not before --until {until}: "
+                         "no request could be in between")
 
-        write_plot(plot, data)
-        if not as_json:
-            click.echo(f"plot written to {plot}")
-    return report.exit_code
+
+def audit(db_path: str, *, since: str | None = None, until: str | None = None,
+          limit: int | None = None, window: float | None = None, jobs: int | None = None,
+          plot: str | None = None) -> Report:
+    """The whole report for `db_path` (see the module docstring for what it holds); with `plot`,
+    also draws the windows to that .png/.svg file.
+
+    `limit`/`window` override the last `worker.started`'s; `jobs` caps the ranges scanned side
+    by side. Raises `AuditError` (exit 2) when it can't give a verdict.
+    """
+    if plot:
+        check_plot_path(plot)  # first: a plot we can't draw should not cost an audit
+    _check_span(since, until)
+    try:
+        findings = collect(db_path, since=since, until=until, limit=limit, window=window,
+                           jobs=jobs, profile_bins=PROFILE_BINS if plot else 0)
+    except (ChledgerError, ValueError) as exc:
+        raise AuditError(f"could not check: {exc}") from exc
+    report = build_report(findings)
+    if plot:
+        write_plot(plot, findings)
+    return report

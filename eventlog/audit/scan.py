@@ -2,17 +2,18 @@
 
 The audit's cost is reading and hashing every row (a million requests are ~3M rows and ~2 GB),
 so each row is read once, and the ledger is split into ranges of positions that run in
-parallel processes (`audit.py` merges them). Per range this:
-- checks the hash chain as `Ledger.verify` does (`audit_chain`: same bytes, same SHA-256),
-  starting from the stored hash of the row before the range (each row's check needs only its
-  predecessor's stored hash, so ranges are independent; together they check the whole chain);
+parallel processes (`run.py` merges them). Per range this:
+- checks the hash chain as `Ledger.verify` does (the ledger's own formula: same bytes, same
+  SHA-256), starting from the stored hash of the row before the range (each row's check needs
+  only its predecessor's stored hash, so ranges are independent; together they check the whole
+  chain);
 - keeps send times and positions as compact arrays (16 bytes per send), not records;
 - traces every `request.sent` to an earlier `request.queued`, holding at most two generations of
   recent request ids; a send it can't trace here (queued in an earlier range, or long ago) is a
-  *candidate* that `audit_checks` settles with an index lookup, so memory stays flat and the
+  *candidate* that `settle.py` settles with an index lookup, so memory stays flat and the
   answer stays exact;
 - checks `api_rate_limit_log` against the sends, reading the table in the same snapshot, by the
-  projection's rule (`projections/rate_limit_log.py`): an answer (`response.received`,
+  projection's rule (the `api_rate_limit_log` projector's): an answer (`response.received`,
   `request.rate_limited`, `request.transport_error`) belongs to the newest send of its
   request_id still waiting. A row is held only while its send waits, and compared when its
   answer comes. Sends still waiting at the end of the range are handed back, to be settled once
@@ -77,7 +78,7 @@ class _Queued(msgspec.Struct):
 
 
 class Pending(msgspec.Struct, frozen=True, array_like=True):
-    """A send with no answer yet at the end of a range: `audit_checks.settle_pending` looks for
+    """A send with no answer yet at the end of a range: `settle.settle_pending` looks for
     its answer further on and re-reads its row, in one snapshot."""
 
     position: int
@@ -197,7 +198,7 @@ def predecessor_hash(conn, first: int) -> bytes | None:
 def _scan(conn, first, last, since, until, table_from, queued_memory, *,
           check_chain: bool = True) -> RangeScan:
     """The scan of one range in an open transaction; `check_chain=False` leaves the chain out
-    (`audit_native` checked it in C and hands the facts of an unusual range to this). A range
+    (`native_scan` checked it in C and hands the facts of an unusual range to this). A range
     holding text that is not UTF-8 (only tampering stores it) is scanned again, carefully: such
     a row does not match its hash, and a request entry's bad body or time is malformed."""
     args = (conn, first, last, since, until, table_from, queued_memory, check_chain)

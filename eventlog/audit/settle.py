@@ -17,6 +17,7 @@ import apsw
 import msgspec
 
 from eventlog.audit.scan import ANSWERS, SENT, TABLE_COLUMNS, Pending, TableIssue
+from eventlog.audit.timestamps import to_us
 
 __all__ = ["Cooldown", "Breach", "resolve_orphans", "settle_pending", "check_cooldowns"]
 
@@ -132,8 +133,6 @@ def check_cooldowns(rate_limited: Iterable[tuple[int, int, str]], positions: arr
     says they ascend too, as they do when one clock stamps the ledger, which lets both looks be
     binary searches; otherwise the sends after the 429 are all examined.
     """
-    from eventlog.audit.timestamps import to_us
-
     out: list[Cooldown] = []
     n = len(positions)
     for pos, at, data in rate_limited:
