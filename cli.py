@@ -65,7 +65,7 @@ def settings_from(**flags: Any):
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(version=__version__, prog_name="chledger")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="CHLEDGER_CONFIG",
-              default=None, help="YAML config file (seed 003's shape; see docs/operations.md). "
+              default=None, help="YAML config file (its shape: docs/operations.md). "
               "Flags and environment override it.")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:

@@ -1,7 +1,7 @@
 """Replay speed: 1,000,000 realistic ledger entries rebuilt into every projection.
 
 The ledger is mostly company-profile stream events with real-sized payloads
-(the captured sample of data/stream-samples.ndjson, about 1.3 kB, varied per
+(the captured sample of tests/data/captured-events.ndjson, about 1.3 kB, varied per
 company; see projections.testing), plus the REST traffic a worker appends: queued, sent, profile and
 officer-list responses, some 429s and transport errors, abandoned requests,
 worker starts and stream connections. Baseline, measured in the same run on the

@@ -1,6 +1,6 @@
 """The best case of the "write each company once" lever for replay, measured rather than estimated.
 
-`benchmarks/replay.py` shows that writing the seeds' rows once per stream event
+`benchmarks/replay.py` shows that writing the original schemas' rows once per stream event
 cannot reach 100,000 entries/s on this machine (its SQL floor). The lever left
 is to fold each company's events first and write its row once. This measures
 the most favourable version of that for `companies` alone, so that the answer

@@ -162,7 +162,7 @@ def bench_logging(entries: list, folder: str, rounds: int, batch_size: int) -> N
     """What the worker's log observer (`ledger_logging`, after every commit) adds to the append path.
 
     Appends with projections, as the worker does, three ways: no observer (the
-    baseline, same run), the observer at INFO with seed 003's 10% sampling
+    baseline, same run), the observer at INFO with the default 10% sampling
     writing JSON lines to /dev/null, and at WARNING (only failures would log).
     """
     import logging

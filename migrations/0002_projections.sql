@@ -1,4 +1,4 @@
--- Read models rebuilt from event_log by projections/. Names follow the seeds.
+-- Read models rebuilt from event_log by projections/. Names follow the original schemas, so existing SQL keeps working.
 
 CREATE TABLE companies (
     company_number TEXT PRIMARY KEY,
@@ -12,7 +12,7 @@ CREATE TABLE companies (
     sic_codes TEXT,                      -- JSON array
     etag TEXT,
     deleted INTEGER NOT NULL DEFAULT 0,
-    -- streaming metadata (seeds 001 and 003)
+    -- streaming metadata (the original streaming schema)
     stream_last_updated TEXT,            -- the event's published_at
     stream_event_id TEXT,                -- ledger event_id, e.g. companies:68805561
     stream_event_type TEXT,              -- changed / deleted
@@ -49,7 +49,7 @@ CREATE TABLE officers (
 CREATE INDEX idx_officers_company ON officers(company_number);
 CREATE INDEX idx_officers_officer ON officers(officer_id);
 
--- Seed 000, exactly.
+-- The original schema, exactly.
 CREATE TABLE company_processing_state (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     company_number TEXT NOT NULL,
@@ -78,7 +78,7 @@ CREATE INDEX idx_company_processing_state_company ON company_processing_state(co
 CREATE INDEX idx_company_processing_state_requests ON company_processing_state(status_request_id, officers_request_id);
 CREATE INDEX idx_company_processing_state_violations ON company_processing_state(rate_limit_violations, last_429_response_at);
 
--- Seed 000, exactly. id = the ledger position of the request.sent entry;
+-- The original schema, exactly. id = the ledger position of the request.sent entry;
 -- response_status is 0 until the response (or 429, or transport error) is appended.
 CREATE TABLE api_rate_limit_log (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -124,7 +124,7 @@ CREATE TABLE request_queue (
 CREATE INDEX idx_request_queue_next ON request_queue(status, priority, queued_position);
 CREATE INDEX idx_request_queue_company ON request_queue(company_number, kind);
 
--- Seed 002's shapes, carrying backfill batches.
+-- The original batch shapes, carrying backfill batches.
 CREATE TABLE processing_batches (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,

@@ -13,7 +13,7 @@ CREATE TABLE projection_vars (
 -- A response is matched to its request.sent row by request id.
 CREATE INDEX idx_api_rate_limit_request ON api_rate_limit_log(request_id);
 
--- Seeds 001/002's stream_events_log, as a view over the ledger: the ledger already
+-- The original stream_events_log, as a view over the ledger: the ledger already
 -- holds every event once, and projections run inside the append transaction, so an
 -- event is processed when it is received; a line that could not be read is failed.
 CREATE VIEW stream_events_log AS

@@ -1,6 +1,6 @@
 """Realistic ledger entries and whole-table snapshots, for tests and the replay benchmark.
 
-Payloads follow the captured Companies House event of `data/stream-samples.ndjson`
+Payloads follow the captured Companies House event of `tests/data/captured-events.ndjson`
 (a company profile of about 1.3 kB) and the officer-list shape of the REST API.
 """
 

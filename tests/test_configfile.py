@@ -1,4 +1,4 @@
-"""The YAML config file: seed 003's shape, bad files named precisely, keys never echoed."""
+"""The YAML config file: its documented shape, bad files named precisely, keys never echoed."""
 
 from __future__ import annotations
 
@@ -223,7 +223,7 @@ def test_render_effective_names_each_source(tmp_path):
     assert f"RATE_LIMIT_REQUESTS = 500 ({path}: rate_limit.requests)" in lines
     assert "MAX_RETRIES = 10 (default)" in lines
     assert "COMPANIES_HOUSE_API_KEY = ****56 (environment)" in lines
-    # the stream falls back to the REST key (DESIGN.md): say so rather than "(not set)"
+    # the stream falls back to the REST key: say so rather than "(not set)"
     assert "COMPANIES_HOUSE_STREAM_KEY = (not set: the stream uses COMPANIES_HOUSE_API_KEY, ****56) (default)" in lines
     assert "INTEREST_VALUES = active-proposal-to-strike-off (default)" in lines
     assert "BUSINESS_HOURS = false (default)" in lines

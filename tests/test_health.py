@@ -1,6 +1,6 @@
 """The health server on loopback over a real migrated database and a hand-built worker view.
 
-`/health` is driven through each of seed 003's four checks; `/metrics` is read
+`/health` is driven through each of its four checks; `/metrics` is read
 back with prometheus_client's own parser; `/events` is read as raw SSE, cut,
 and resumed with `Last-Event-ID`.
 """

@@ -21,7 +21,7 @@ from eventlog.errors import DatabaseError, SchemaTooNew
 from eventlog.ledger.migrate import migrate
 from eventlog.ledger.schema import Migration, available, current_version, latest_version
 
-# Tables of DESIGN.md and the seeds that the migrations must create.
+# The tables the migrations must create.
 EXPECTED_TABLES = {
     "event_log", "projection_state", "companies", "officers", "company_processing_state",
     "api_rate_limit_log", "stream_metadata", "processing_batches", "batch_jobs", "schema_migrations",

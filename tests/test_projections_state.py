@@ -1,4 +1,4 @@
-"""Seed 000's state machine, every transition, through the live hook, replay and catch-up.
+"""The processing state machine, every transition, through the live hook, replay and catch-up.
 
 Each test appends what the worker would append (the policy's decisions
 included, as entries) and reads `company_processing_state` and its neighbours

@@ -26,7 +26,7 @@ def test_every_setting_has_an_environment_name_and_a_description():
     assert set(FIELDS) == set(Settings.__struct_fields__)
     names = [env for env, _, _ in FIELDS.values()]
     assert len(names) == len(set(names))
-    # Seed 003's names keep their meaning.
+    # The original environment names keep their meaning.
     for var in ("COMPANIES_HOUSE_API_KEY", "STREAMING_API_URL", "DATABASE_PATH", "RATE_LIMIT_REQUESTS",
                 "RATE_LIMIT_WINDOW", "MAX_RETRIES", "READ_TIMEOUT", "COMPANIES_HOUSE_API_URL",
                 "COMPANIES_HOUSE_STREAM_KEY"):

@@ -33,7 +33,7 @@ from eventlog.simulator import (
 )
 from eventlog.simulator.stream import GARBAGE_LINES
 
-# The first captured event of data/stream-samples.ndjson, verbatim.
+# The first captured event of tests/data/captured-events.ndjson, verbatim.
 SAMPLE = json.loads(
     '{"resource_kind":"company-profile","resource_uri":"/company/05954546","resource_id":"05954546",'
     '"data":{"accounts":{"accounting_reference_date":{"day":"30","month":"09"},"last_accounts":'

@@ -11,7 +11,7 @@ from eventlog.ledger.entries import StreamEvent, StreamLineRejected
 from eventlog.worker.stream.ndjson import Oversized
 from eventlog.worker.stream.wire import decode_line
 
-SAMPLES = Path("/work/shared/data/stream-samples.ndjson")
+SAMPLES = Path(__file__).resolve().parent / "data" / "captured-events.ndjson"
 PROFILE = (
     b'{"resource_kind":"company-profile","resource_uri":"/company/05954546","resource_id":"05954546",'
     b'"data":{"company_name":"GLENCOYNE ENGINEERING LTD","company_number":"05954546",'
@@ -33,7 +33,6 @@ def test_company_profile_event() -> None:
     assert bytes(entry.data) == PROFILE[PROFILE.index(b'{"company_name"'):PROFILE.index(b',"event"')]
 
 
-@pytest.mark.skipif(not SAMPLES.exists(), reason="shared capture of real stream lines not present")
 def test_captured_real_lines() -> None:
     lines = [l for l in SAMPLES.read_bytes().splitlines() if l.strip()]
     entries = [decode_line("companies", l) for l in lines]

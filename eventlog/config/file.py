@@ -1,4 +1,4 @@
-"""The YAML config file: seed 003's shape, read into `Settings` field names.
+"""The YAML config file (the shape docs/operations.md documents), read into `Settings` field names.
 
 The file sits between the environment and the defaults (`load_settings(flags,
 env, file_values=read_config_file(path))`). Its shape is declared once, as the
@@ -29,8 +29,8 @@ __all__ = ["read_config_file", "render_effective", "sources", "FILE_PATHS", "IGN
 
 log = logging.getLogger(__name__)
 
-# Keys seed 003's file has that mean nothing here. They are accepted, so a seed
-# config file still loads, and documented as ignored: jitter is always on, and
+# Keys the original streaming module's file has that mean nothing here. They are accepted, so such
+# a config file still loads, and documented as ignored: jitter is always on, and
 # concurrency is set by the rate limit, not by a number of workers.
 IGNORED_KEYS = ("streaming.retry.jitter", "streaming.processing.parallel_workers")
 

@@ -1,6 +1,7 @@
 """One typed settings object: flags, then environment, then config file, then defaults.
 
-The environment names are seed 003's, so an existing deployment keeps working.
+The environment names are those the streaming module this project replaces used, so an existing
+deployment keeps working.
 Every value is checked here, once, with an error that names the setting, the
 value and what is allowed; nothing later has to re-validate. Keys are never
 printed: `masked()` is what `config` and logs show.
@@ -54,7 +55,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def stream_credential(self) -> str | None:
-        """The stream key, falling back to the REST key (DESIGN.md)."""
+        """The stream key, falling back to the REST key ."""
         return self.stream_key or self.api_key
 
     @property

@@ -1,7 +1,7 @@
 """Logging for a worker nobody watches: JSON lines for machines, short lines for people.
 
 - Off a terminal (Render, a pipe, a file) each record is one JSON object, in the
-  shape of seed 003's example: `timestamp` (canonical ISO UTC), `level`,
+  shape the operations guide documents: `timestamp` (canonical ISO UTC), `level`,
   `module`, `event`, then the record's extra fields. On a terminal, one
   readable line with the same fields as `key=value`.
 - A correlation id ties together the lines of one company's pipeline, which
@@ -11,7 +11,7 @@
   computes the same id without storing it; `correlation()` binds an id for a
   block of code (a contextvar, so tasks created inside inherit it).
 - Routine successes (`extra=routine(...)`) are sampled, `sample_rate` of them
-  kept (seed 003: 10%). Which ones is decided by a hash of the record's id, not
+  kept (10% by default). Which ones is decided by a hash of the record's id, not
   by a random number, so the same event is always kept or always dropped: a
   test is stable and a kept event's later lines are kept too.
 - Keys are never logged: a filter on the handler replaces every configured

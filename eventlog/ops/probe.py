@@ -33,12 +33,12 @@ from projections.projectors import rate_limit_log, request_queue
 __all__ = ["WorkerView", "Probe", "Check", "HealthReport", "CHECKS", "DEFAULT_MEMORY_LIMIT_MB",
            "DEFAULT_STUCK_AFTER", "LATENCY_SAMPLE", "LATENCY_QUANTILES"]
 
-DEFAULT_MEMORY_LIMIT_MB = 256.0  # seed 003 warns at 100 MB; Render's smallest worker has 512 MB
+DEFAULT_MEMORY_LIMIT_MB = 256.0  # the stream module's old guide warned at 100 MB; Render's smallest worker has 512 MB
 DEFAULT_STUCK_AFTER = 120.0  # due work, room in the window, and nothing sent for this long
 LATENCY_SAMPLE = 1000  # stream events the latency quantiles are taken over
 LATENCY_SCAN = 20_000  # ... looked for among this many newest ledger positions
 LATENCY_QUANTILES = (0.5, 0.95, 0.99)
-CHECKS = ("connection", "processing", "database", "memory", "disk")  # seed 003's four, and the disk
+CHECKS = ("connection", "processing", "database", "memory", "disk")  # the four checks, and the disk
 
 
 class WorkerView(Protocol):

@@ -4,7 +4,7 @@ It runs inside the worker's event loop (started by `ingest --health-port N`),
 bound to 127.0.0.1 unless `HEALTH_HOST` says otherwise: the page shows queue
 and company data, and nothing here asks for a password.
 
-    /health   seed 003's four checks (connection, processing, database, memory) and disk:
+    /health   four checks (connection, processing, database, memory) and the disk:
               200 and JSON when all pass, 503 and JSON naming the failed ones
     /metrics  Prometheus text format (metrics.py)
     /         the status page (status_page.py), kept live by

@@ -30,7 +30,7 @@ from eventlog.config.settings import Settings, load_settings
 __all__ = ["StatusReport", "StreamState", "collect_status", "render_status", "run_status",
            "READY_LINE", "DEFAULT_TARGET"]
 
-READY_LINE = "READY FOR STREAMING API"  # seed 004's check_officer_progress.py verdict
+READY_LINE = "READY FOR STREAMING API"  # the verdict the customer's import waits for
 DEFAULT_TARGET = 10_000
 _FINISHED = ("completed", "failed")
 
@@ -56,7 +56,7 @@ class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
     companies_failed: int
     companies_in_progress: int  # neither completed nor failed
     states: dict[str, int]
-    # seed 004's progress check
+    # the customer's progress check
     companies_with_officers: int
     target: int
     ready: bool

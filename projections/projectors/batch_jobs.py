@@ -1,4 +1,4 @@
-"""Backfill batches (`processing_batches`) and their jobs (`batch_jobs`), seed 002's shapes.
+"""Backfill batches (`processing_batches`) and their jobs (`batch_jobs`), the shapes the batch tables have always had.
 
 A job is one company of a backfill list, and it follows its company: whenever
 the company's processing state changes, its open jobs take the matching

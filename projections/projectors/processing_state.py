@@ -1,4 +1,4 @@
-"""`company_processing_state` (seed 000), with the backfill batches and jobs that follow it.
+"""`company_processing_state` (the original processing-state schema), with the backfill batches and jobs that follow it.
 
 The rows the batch touches are loaded once, every record is stepped through
 `transitions` in ledger order, and the rows are written back once. The interest

@@ -1,9 +1,9 @@
-"""`api_rate_limit_log` (seed 000, exactly): one row per request counted against the limit.
+"""`api_rate_limit_log` (the original schema, exactly): one row per request counted against the limit.
 
 A row appears with the `request.sent` entry, which is committed before the
 socket write, so the limiter (which counts rows by `timestamp`) sees a request
 as soon as it may have reached Companies House. Its `id` is that entry's ledger
-position. Seed 000 makes `response_status` NOT NULL, so until the outcome is
+position. The original schema makes `response_status` NOT NULL, so until the outcome is
 appended it holds the placeholder 0 ("no HTTP response yet"); the response (or
 the 429) then fills `response_status` and `processing_time_ms` into the newest
 row of that request id still waiting. A transport error has no HTTP status:

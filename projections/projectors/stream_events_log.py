@@ -1,7 +1,7 @@
-"""`stream_events_log` (seeds 001/002): a view over the ledger, not a table.
+"""`stream_events_log` (the original stream log's shape): a view over the ledger, not a table.
 
 Every stream event is already in `event_log` exactly once (its event_id is the
-seeds' `<stream>:<timepoint>` key), and projections run inside the append
+original `<stream>:<timepoint>` key), and projections run inside the append
 transaction, so an event is processed the moment it is received: the view
 (migration 0003) shows stream events as `processed` with `processed_at =
 received_at`, and rejected lines as `failed` with their reason. There is

@@ -1,4 +1,4 @@
-"""Seed 000's state machine as pure steps: (row, record) -> changed?, error code.
+"""The processing state machine as pure steps: (row, record) -> changed?, error code.
 
     detected ─► status_queued ─► (status fetched) ─► strike_off_confirmed ─► officers_queued ─► completed
         │              │                 └─ not of interest ──────────────────────────────────► completed
