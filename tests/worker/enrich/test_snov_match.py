@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from eventlog.enrich.snov_api import (
+from eventlog.worker.enrich.snov_api import (
     DomainAnswer,
     DomainBatch,
     DomainsCompleted,
@@ -15,7 +15,7 @@ from eventlog.enrich.snov_api import (
     PersonAnswer,
     SnovWireError,
 )
-from eventlog.enrich.snov_match import match_domains, match_emails
+from eventlog.worker.enrich.snov_match import match_domains, match_emails
 
 
 def mail(address: str, status: str = "valid") -> EmailFinding:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from eventlog.enrich.officer_names import PersonName, split_officer_name
+from eventlog.worker.enrich.officer_names import PersonName, split_officer_name
 from eventlog.simulator import SimulatorConfig, Universe
 
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from eventlog.enrich.snov_api import (
+from eventlog.worker.enrich.snov_api import (
     DomainAnswer,
     DomainBatch,
     DomainsCompleted,

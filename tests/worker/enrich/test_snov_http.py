@@ -19,8 +19,8 @@ import pytest
 from aiohttp import web
 
 from eventlog.clock import FixedClock
-from eventlog.enrich.officer_names import split_officer_name
-from eventlog.enrich.snov_api import (
+from eventlog.worker.enrich.officer_names import split_officer_name
+from eventlog.worker.enrich.snov_api import (
     DomainsCompleted,
     EmailBatch,
     EmailRow,
@@ -30,8 +30,8 @@ from eventlog.enrich.snov_api import (
     email_batches,
     email_credits,
 )
-from eventlog.enrich.snov_http import SnovCredentials, SnovOutcome, SnovTransport, TokenHolder
-from eventlog.enrich.snov_match import match_domains, match_emails
+from eventlog.worker.enrich.snov_http import SnovCredentials, SnovOutcome, SnovTransport, TokenHolder
+from eventlog.worker.enrich.snov_match import match_domains, match_emails
 from eventlog.worker.sender import rest_session
 from eventlog.simulator import SimulatorConfig, Universe
 from eventlog.simulator.snov import (

@@ -19,7 +19,7 @@ from typing import Literal
 
 import msgspec
 
-from eventlog.enrich.snov_api import (
+from eventlog.worker.enrich.snov_api import (
     DomainBatch,
     DomainsCompleted,
     EmailBatch,

@@ -26,7 +26,7 @@ import aiohttp
 import msgspec
 
 from eventlog.clock import Clock
-from eventlog.enrich.snov_api import (
+from eventlog.worker.enrich.snov_api import (
     BALANCE_PATH,
     BASE_URL,
     DOMAINS_RESULT_PATH,
