@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Any, Callable
+import time
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from eventlog import __version__
 from eventlog.errors import ChledgerError
+
+if TYPE_CHECKING:  # imported where used, so `--help` stays fast
+    from eventlog.ops.status_report import StatusReport
 
 __all__ = ["cli", "main"]
 
@@ -119,7 +123,7 @@ def ingest(database_path: str | None, simulate: bool, duration: float | None, pr
     Example:
         python cli.py ingest --simulate --duration 60
     """
-    from eventlog.worker.runtime import StoppedBeforeStart, early_stop_signals, run_worker
+    from eventlog.commands.ingest import StoppedBeforeStart, early_stop_signals, run_worker
 
     try:
         with early_stop_signals():  # until the worker's own handlers take over
@@ -212,6 +216,7 @@ def backfill(database_path: str | None, source, name: str | None, expires_days: 
 @click.option("--target", type=click.IntRange(min=1), default=10_000, show_default=True,
               help="Companies with officers needed for READY FOR STREAMING API.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@known_errors
 def status(database_path: str | None, target: int, as_json: bool) -> None:
     """Where the pipeline stands: companies, officers against a target, window, queue, stream lag.
 
@@ -219,14 +224,20 @@ def status(database_path: str | None, target: int, as_json: bool) -> None:
     Example:
         python cli.py status --target 10000
     """
-    from eventlog.ops.status_report import run_status
+    from eventlog.ops.status_report import read_status
 
-    try:
-        settings = settings_from(database_path=database_path)
-    except ChledgerError as exc:
-        click.echo(f"chledger: {exc}", err=True)
-        sys.exit(2)
-    sys.exit(run_status(settings.database_path, target, as_json, settings=settings))
+    settings = settings_from(database_path=database_path)
+    show_status(read_status(settings.database_path, target, settings=settings), as_json)
+
+
+def show_status(report: StatusReport, as_json: bool) -> None:
+    """Print a `StatusReport`: its human lines, or the whole report as indented JSON."""
+    import msgspec
+
+    from eventlog.ops.status_report import render_status
+
+    click.echo(msgspec.json.format(msgspec.json.encode(report), indent=2).decode() if as_json
+               else render_status(report))
 
 
 @cli.command()
@@ -250,10 +261,39 @@ def replay(database_path: str | None, only: str | None, verify: bool, jobs: int 
         python cli.py replay --verify
         python cli.py replay --jobs 1      # one process, as on a one-core machine
     """
-    from eventlog.commands.replay import run_replay
-
     settings = settings_from(database_path=database_path)
-    sys.exit(run_replay(settings.database_path, only, verify, show_progress=sys.stderr.isatty(), jobs=jobs))
+    sys.exit(replay_and_show(settings.database_path, only, verify, jobs))
+
+
+def replay_and_show(path: str, only: str | None, verify: bool, jobs: int | None = None) -> int:
+    """Run `replay` (or `replay --verify`) on `path` and print what it did; the exit code.
+
+    0 done or verified equal, 1 verify found differences (each listed); known
+    failures raise, for `known_errors`.
+    """
+    from eventlog.commands.replay import run_replay, run_verify
+
+    if verify:
+        checked = run_verify(path, only)
+        which = checked.only or f"all {len(checked.projections)} projections"
+        if not checked.differences:
+            click.echo(f"verify: {which} match the ledger ({checked.entries:,} entries); nothing was changed")
+            return 0
+        click.echo(f"verify: {len(checked.differences)} difference(s) between the live tables and the ledger "
+                   f"({which}); nothing was changed, `python cli.py replay` rebuilds them:")
+        for d in checked.differences:
+            click.echo(f"  {d}")
+        return 1
+    progress, close = _progress_bar("replaying", rate="entries")
+    try:
+        done = run_replay(path, only, jobs=jobs, progress=progress,
+                          migrated=lambda n: click.echo(f"applied {n} migration(s) first"))
+    finally:
+        close()
+    click.echo(f"replayed {done.entries:,} entries into {', '.join(done.projections)} "
+               f"in {done.seconds:.1f} s ({done.rate:,.0f} entries/s"
+               f"{f', {done.processes} processes' if done.processes > 1 else ''})")
+    return 0
 
 
 @cli.command()
@@ -312,18 +352,29 @@ def config_cmd(database_path: str | None) -> None:
                                 file_values=read_config_file(path) if path else None, config_path=path))
 
 
-def _progress_bar(label: str):
-    """A progress callback that draws a bar on a terminal and stays quiet otherwise."""
+def _progress_bar(label: str, *, rate: str | None = None):
+    """A progress callback `(done, total)` that draws a bar on a terminal and stays quiet otherwise.
+
+    With `rate` (the unit counted, e.g. "entries"), the bar also shows the
+    percentage and the speed in that unit per second. Returns the callback and
+    a `close()` to call when the work is over.
+    """
     state: dict[str, Any] = {}
+    started = time.perf_counter()
+
+    def speed(done: int | None) -> str:
+        seconds = time.perf_counter() - started
+        return f"{(done or 0) / seconds:,.0f} {rate}/s" if seconds > 0 and done else ""
 
     def progress(done: int, total: int) -> None:
         if not sys.stderr.isatty():
             return
         if "bar" not in state:
-            state["bar"] = click.progressbar(length=max(total, 1), label=label, file=sys.stderr)
+            options: dict[str, Any] = {"show_percent": True, "item_show_func": speed} if rate else {}
+            state["bar"] = click.progressbar(length=max(total, 1), label=label, file=sys.stderr, **options)
             state["bar"].__enter__()
             state["done"] = 0
-        state["bar"].update(done - state["done"])
+        state["bar"].update(done - state["done"], done)
         state["done"] = done
 
     def close() -> None:

@@ -119,6 +119,7 @@ def test_the_reserve_setting_is_validated():
 async def test_the_worker_disk_loop_raises_once_free_space_drops_below_the_reserve(db_path):
     from eventlog.ledger.db import connect
     from eventlog.ledger.migrate import migrate
+    from eventlog.ledger.store import Ledger
     from eventlog.worker.runtime import Worker
 
     free = [500 * MB]
@@ -132,7 +133,7 @@ async def test_the_worker_disk_loop_raises_once_free_space_drops_below_the_reser
     migrate(conn)
     settings = load_settings(env={"DATABASE_PATH": str(db_path), "DISK_RESERVE_MB": "100",
                                   "HEALTH_CHECK_INTERVAL": "0.01", "COMPANIES_HOUSE_API_KEY": "k"})
-    worker = Worker(settings, conn, disk_usage=usage)
+    worker = Worker(settings, Ledger(conn), [], disk_usage=usage)
     loop = asyncio.create_task(worker._disk_loop())
     while len(checks) < 3:
         await asyncio.sleep(0.01)

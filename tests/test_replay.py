@@ -30,6 +30,7 @@ from eventlog.ledger.migrate import migrate
 from projections.projectors import companies as companies_projector
 from eventlog.ledger.lock import worker_lock
 from eventlog.commands.replay import run_replay
+from cli import known_errors, replay_and_show
 from projections.testing import STRIKE_OFF, officer, officers_page, response, snapshot, stream_event
 
 REPO = Path(__file__).resolve().parent.parent
@@ -227,7 +228,8 @@ def test_replay_refuses_while_a_worker_holds_the_database(conn, live, db_path):
         with pytest.raises(DatabaseBusy, match=rf"a worker is running \(pid {worker.pid}\)"):
             replay(conn)
         assert snapshot(conn) == before
-        assert run_replay(str(db_path)) == DatabaseBusy.exit_code
+        with pytest.raises(DatabaseBusy, match=rf"a worker is running \(pid {worker.pid}\)"):
+            run_replay(str(db_path))
     finally:
         worker.stdin.close()
         worker.wait(timeout=10)
@@ -325,9 +327,10 @@ def test_the_hook_first_applies_entries_appended_without_it(conn, live, clock):
 @click.option("--db", "path", required=True)
 @click.option("--only", default=None)
 @click.option("--verify", "check", is_flag=True)
+@known_errors
 def replay_cli(path: str, only: str | None, check: bool) -> None:
-    """What cli.py's `replay` does: parse, call run_replay, exit with its code."""
-    sys.exit(run_replay(path, only, check, show_progress=True))
+    """What cli.py's `replay` does once its settings are read: run, print, exit with its code."""
+    sys.exit(replay_and_show(path, only, check))
 
 
 def test_the_command_replays_and_verifies(conn, live, db_path):

@@ -1,13 +1,13 @@
 """`status` against a real migrated database whose projections hold a known state.
 
-The CLI side goes through click's CliRunner and a two-line wrapper command (the
-lead wires the real `python cli.py status`), so exit codes and the exact lines
-printed are checked without a subprocess.
+The CLI side goes through click's CliRunner and a wrapper command that does what
+`python cli.py status` does once its settings are read (`known_errors`,
+`read_status`, `show_status`), so exit codes and the exact lines printed are
+checked without a subprocess.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -15,12 +15,13 @@ import msgspec
 import pytest
 from click.testing import CliRunner
 
+from cli import known_errors, show_status
 from eventlog.clock import FixedClock, from_epoch
 from eventlog.ledger.db import connect
 from eventlog.ledger.entries import RateLimited, RequestSent
 from eventlog.ledger.store import Ledger
 from eventlog.config.settings import Settings
-from eventlog.ops.status_report import READY_LINE, collect_status, render_status, run_status
+from eventlog.ops.status_report import READY_LINE, collect_status, read_status, render_status
 from obs_fixtures import add_company, add_officers, add_queued, add_request, add_stream_metadata
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
@@ -121,9 +122,10 @@ def test_a_recorded_429_shows_its_cooldown(conn, clock):
 @click.option("--db", "db_path", default=None)
 @click.option("--target", type=int, default=10_000)
 @click.option("--json", "as_json", is_flag=True)
+@known_errors
 def status_cmd(db_path, target, as_json):
-    """The shape of `python cli.py status`, with the clock and settings held still."""
-    sys.exit(run_status(db_path, target, as_json, settings=SETTINGS, clock=FixedClock(NOW)))
+    """`python cli.py status` after reading its settings, with the clock and settings held still."""
+    show_status(read_status(db_path, target, settings=SETTINGS, clock=FixedClock(NOW)), as_json)
 
 
 def test_cli_text_and_ready(populated, db_path):

@@ -13,21 +13,20 @@ event loop.
 
 from __future__ import annotations
 
-import click
 import msgspec
 import apsw
 
 from eventlog.clock import Clock, FixedClock, SystemClock, from_epoch, to_epoch
 from eventlog.ledger.db import connect, translated
 from eventlog.ledger.disk import DiskReport, measure
-from eventlog.errors import ChledgerError, DatabaseError
+from eventlog.errors import DatabaseError
 from eventlog.worker.limiter import SlidingWindowLimiter
 from eventlog.ledger.schema import current_version, latest_version
 from projections.projectors import companies, officers, processing_state, rate_limit_log, stream_metadata
 from projections.projectors.request_queue import depth_by_priority
 from eventlog.config.settings import Settings, load_settings
 
-__all__ = ["StatusReport", "StreamState", "collect_status", "render_status", "run_status",
+__all__ = ["StatusReport", "StreamState", "collect_status", "render_status", "read_status",
            "READY_LINE", "DEFAULT_TARGET"]
 
 READY_LINE = "READY FOR STREAMING API"  # the verdict the customer's import waits for
@@ -226,22 +225,17 @@ def open_for_status(path: str) -> apsw.Connection:
     return conn
 
 
-def run_status(db_path: str | None, target: int = DEFAULT_TARGET, as_json: bool = False, *,
-               settings: Settings | None = None, clock: Clock | None = None) -> int:
-    """The `status` command: print the report, return the exit code (2 = could not read)."""
+def read_status(db_path: str | None, target: int = DEFAULT_TARGET, *,
+                settings: Settings | None = None, clock: Clock | None = None) -> StatusReport:
+    """The `status` command's report of the database at `db_path`.
+
+    A database that can't be read (missing, corrupt, not or differently
+    migrated) raises its DatabaseError; `cli.py` prints it and exits 2.
+    """
+    settings = settings or load_settings({"database_path": db_path})
+    path = db_path or settings.database_path
+    conn = open_for_status(path)
     try:
-        settings = settings or load_settings({"database_path": db_path})
-        path = db_path or settings.database_path
-        conn = open_for_status(path)
-        try:
-            report = collect_status(conn, settings, (clock or SystemClock()).now(), target=target)
-        finally:
-            conn.close()
-    except ChledgerError as exc:
-        click.echo(f"chledger: {exc}", err=True)
-        return exc.exit_code
-    if as_json:
-        click.echo(msgspec.json.format(msgspec.json.encode(report), indent=2).decode())
-    else:
-        click.echo(render_status(report))
-    return 0
+        return collect_status(conn, settings, (clock or SystemClock()).now(), target=target)
+    finally:
+        conn.close()

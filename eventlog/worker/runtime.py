@@ -1,43 +1,40 @@
-"""`ingest`: the stream client, the policies and the senders in one asyncio process.
+"""The worker's asyncio runtime: senders, the policy loop, the streams, the disk loop, shutdown.
 
-Start-up order matters: migrate, take the worker lock, refuse outdated
-projections, catch projections up, record `worker.started`, recover requests
-a killed worker left in flight, sweep the projections for work not yet
-queued; only then start the stream and the senders. Shutdown (SIGTERM,
-SIGINT, `--duration`) lets in-flight requests finish for a short grace
-period, records the rest as interrupted, and appends `worker.stopped`.
+`Worker` runs one session of `ingest` on a ledger its caller built: the caller
+attaches the hooks every append must go through (the projections, the fact
+log) and hands over the stream clients, so this module knows nothing of the
+command line, the simulator, the health server or business hours
+(`eventlog.commands.ingest` wires those).
+
+`run` records `worker.started`, recovers requests a killed worker left in
+flight, sweeps the projections for work not yet queued, and only then starts
+the stream and the senders. A stop (`request_stop`, the duration, or the first
+task to fail) lets in-flight requests finish for a short grace period, records
+the rest as interrupted, and appends `worker.stopped`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
-import signal
-import sys
-from typing import AsyncIterator, Callable, Iterator
+from typing import Awaitable, Callable, Sequence
 
 import aiohttp
-import msgspec
 
 from eventlog import __version__
-from eventlog.ops import fact_log as ledger_logging
-from eventlog.clock import Clock, SystemClock
-from eventlog.ledger.db import connect
+from eventlog.errors import ChledgerError
 from eventlog.ledger.disk import DiskUsage, check_reserve
 from eventlog.ledger.entries import WorkerStarted, WorkerStopped
-from eventlog.errors import ChledgerError, ConfigError
 from eventlog.ledger.store import Ledger, Record
 from eventlog.worker.limiter import SlidingWindowLimiter
-from eventlog.ledger.migrate import migrate
 from eventlog.worker.policy import recover_in_flight, sweep
-from projections.projectors import processing_state
-from projections.projectors.request_queue import depth_by_priority
 from eventlog.worker.sender import Sender, rest_session
+from eventlog.worker.stream.client import StreamClient, run_streams
+from eventlog.worker.stream.stats import StreamStats
 from eventlog.config.settings import Settings
 
-__all__ = ["run_worker", "Worker", "SENDER_LANES", "StoppedBeforeStart", "early_stop_signals"]
+__all__ = ["Worker", "SENDER_LANES", "wait_first"]
 
 SENDER_LANES = 4  # enough to keep 2 req/s flowing when responses take ~1 s
 SHUTDOWN_GRACE = 5.0
@@ -48,25 +45,31 @@ _WAKES_POLICY = frozenset({"stream.event", "response.received", "request.abandon
 
 
 class Worker:
-    def __init__(self, settings: Settings, conn, *, clock: Clock | None = None,
-                 report: Callable[[str], None] | None = None, progress_interval: float = 10.0,
-                 rng: random.Random | None = None, disk_usage: DiskUsage | None = None):
-        import projections
+    """One session of the worker on `ledger` (hooks already attached by the caller).
 
+    `stream_clients` must append through the same `ledger`. `progress(worker)` is
+    called every `progress_interval` seconds and once on the way out; it is how
+    the command prints its progress line. The worker also provides what the
+    health server reads (`eventlog.ops.probe.WorkerView`): `conn`, `settings`,
+    `limiter`, `started_at`, `stream_stats()`.
+    """
+
+    def __init__(self, settings: Settings, ledger: Ledger, stream_clients: Sequence[StreamClient], *,
+                 rng: random.Random | None = None, progress: Callable[[Worker], None] | None = None,
+                 progress_interval: float = 10.0, disk_usage: DiskUsage | None = None):
         self.settings = settings
-        self.clock = clock or SystemClock()
-        self.conn = conn
-        self.ledger = Ledger(conn, self.clock)
-        projections.attach(self.ledger)
-        ledger_logging.attach(self.ledger, settings)  # every committed fact logged once
+        self.ledger = ledger
+        self.clock = ledger.clock
+        self.conn = ledger.conn
         self.ledger.on_append.append(self._observe)
-        self.limiter = SlidingWindowLimiter(conn, self.clock, limit=settings.rate_limit_requests,
+        self.limiter = SlidingWindowLimiter(self.conn, self.clock, limit=settings.rate_limit_requests,
                                             window=settings.rate_limit_window,
                                             slack=settings.rate_limit_slack)
+        self.stream_clients = list(stream_clients)
         self.stop = asyncio.Event()
         self.wake = asyncio.Event()
         self.dirty = asyncio.Event()
-        self.report = report or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.progress = progress
         self.progress_interval = progress_interval
         self.rng = rng or random.Random()
         self.stream_events = 0
@@ -74,12 +77,22 @@ class Worker:
         self.senders: list[Sender] = []
         self.started_at = self.clock.now()
         self._disk = {"usage": disk_usage} if disk_usage else {}
-        from eventlog.worker.stream.client import stream_clients
 
-        self.stream_clients = stream_clients(settings, self.ledger, clock=self.clock, rng=self.rng)
-
-    def stream_stats(self) -> list:
+    def stream_stats(self) -> list[StreamStats]:
         return [c.stats for c in self.stream_clients]
+
+    def responses(self) -> dict[int, int]:
+        """Responses by HTTP status, summed over the sender lanes of this session."""
+        total: dict[int, int] = {}
+        for s in self.senders:
+            for status, n in s.responses.items():
+                total[status] = total.get(status, 0) + n
+        return total
+
+    def request_stop(self, reason: str) -> None:
+        """Begin a clean stop (e.g. on a signal); `reason` goes into `worker.stopped`."""
+        self.stop_reason = reason
+        self.stop.set()
 
     def _observe(self, conn, records: list[Record]) -> None:
         """Inline hook: note what the policy must look at (runs inside the append transaction)."""
@@ -105,7 +118,7 @@ class Worker:
         """Sweep when our own appends call for it, and every few seconds for other
         processes' appends (a `backfill` run while the worker is up)."""
         while not self.stop.is_set():
-            await _first(self.stop.wait(), self.dirty.wait(), asyncio.sleep(POLICY_INTERVAL))
+            await wait_first(self.stop.wait(), self.dirty.wait(), asyncio.sleep(POLICY_INTERVAL))
             self.dirty.clear()
             if self.stop.is_set():
                 return
@@ -114,28 +127,11 @@ class Worker:
 
     # --- progress -------------------------------------------------------------------
 
-    def summary(self) -> str:
-        depth = depth_by_priority(self.conn)
-        states = processing_state.state_counts(self.conn)
-        r429 = sum(n for s, n in self._responses().items() if s in (429, 403))
-        return (f"events {self.stream_events} | queue HIGH {depth.get('HIGH', 0)} LOW {depth.get('LOW', 0)}"
-                f" | window {self.limiter.in_window()}/{self.settings.rate_limit_requests}"
-                f" | sent {sum(s.sent for s in self.senders)}"
-                f" | completed {states.get('completed', 0)} failed {states.get('failed', 0)}"
-                f" | 429s {r429}")
-
-    def _responses(self) -> dict[int, int]:
-        total: dict[int, int] = {}
-        for s in self.senders:
-            for status, n in s.responses.items():
-                total[status] = total.get(status, 0) + n
-        return total
-
     async def _progress_loop(self) -> None:
         while not self.stop.is_set():
-            await _first(self.stop.wait(), asyncio.sleep(self.progress_interval))
-            if not self.stop.is_set():  # the final summary is printed on the way out
-                self.report(self.summary())
+            await wait_first(self.stop.wait(), asyncio.sleep(self.progress_interval))
+            if not self.stop.is_set() and self.progress is not None:  # the final one comes on the way out
+                self.progress(self)
 
     # --- disk ---------------------------------------------------------------------------
 
@@ -147,7 +143,7 @@ class Worker:
     async def _disk_loop(self) -> None:
         """Stop cleanly before the disk is full: every HEALTH_CHECK_INTERVAL, between appends."""
         while not self.stop.is_set():
-            await _first(self.stop.wait(), asyncio.sleep(self.settings.health_check_interval))
+            await wait_first(self.stop.wait(), asyncio.sleep(self.settings.health_check_interval))
             if not self.stop.is_set():
                 self.check_disk()
 
@@ -164,8 +160,6 @@ class Worker:
         self.run_policy_once()
 
     async def run(self, duration: float | None = None) -> int:
-        from eventlog.worker.stream.client import run_streams
-
         self.check_disk()  # before `worker.started`: a worker that won't run appends nothing
         self.start()
         exit_code = 0
@@ -198,7 +192,8 @@ class Worker:
                     exit_code = late.exit_code
                     self.stop_reason = f"{type(late).__name__}: {late}"
                 self.ledger.append(WorkerStopped(reason=self.stop_reason, exit_code=exit_code))
-                self.report(self.summary())
+                if self.progress is not None:
+                    self.progress(self)
         if late is not None and exit_code != 0:
             raise late
         return exit_code
@@ -206,10 +201,9 @@ class Worker:
     async def _timer(self, duration: float | None) -> None:
         if duration is None:
             return
-        await _first(self.stop.wait(), asyncio.sleep(duration))
+        await wait_first(self.stop.wait(), asyncio.sleep(duration))
         if not self.stop.is_set():
-            self.stop_reason = f"duration of {duration:g} s reached"
-            self.stop.set()
+            self.request_stop(f"duration of {duration:g} s reached")
 
     async def _supervise(self, tasks: list[asyncio.Task]) -> int:
         """Wait for the stop signal or the first task to fail; a failure stops everything."""
@@ -225,8 +219,7 @@ class Worker:
                         continue
                     exc = t.exception()
                     if exc is not None:
-                        self.stop_reason = f"{type(exc).__name__}: {exc}"
-                        self.stop.set()
+                        self.request_stop(f"{type(exc).__name__}: {exc}")
                         raise exc
                 if pending == {stop_task}:
                     return 0
@@ -243,7 +236,7 @@ class Worker:
         return next((r for r in results if isinstance(r, ChledgerError)), None)
 
 
-async def _first(*aws) -> None:
+async def wait_first(*aws: Awaitable[object]) -> None:
     """Wait until the first of these completes; cancel the rest."""
     futs = [asyncio.ensure_future(a) for a in aws]
     try:
@@ -254,196 +247,3 @@ async def _first(*aws) -> None:
         for f in futs:  # a timeout among them is an answer, not an error to log later
             if f.done() and not f.cancelled():
                 f.exception()
-
-
-@contextlib.asynccontextmanager
-async def simulated(settings: Settings, seed: int = 0, after_timepoint: int | None = None) -> AsyncIterator[Settings]:
-    """Start the built-in simulator on loopback and point the settings at it.
-
-    A fresh simulator's stream starts at timepoint 1000; on a database an earlier
-    run filled, the worker resumes after its last timepoint, and the stream would
-    stay silent until its head got there. So the simulated stream begins just
-    after `after_timepoint` (the ledger's last), and every run shows events.
-    """
-    from eventlog.simulator import SimulatorConfig, running_simulator
-
-    # 70 events/s with 30% strike-off proposals asks for over ten officer calls a second, far above
-    # the allowance of 2: within a minute the window fills and the limiter visibly holds the line.
-    config = SimulatorConfig(seed=seed, rate_limit_requests=settings.rate_limit_requests,
-                             rate_limit_window=settings.rate_limit_window, events_per_second=70.0,
-                             **({"first_timepoint": after_timepoint + 1} if after_timepoint else {}))
-    async with running_simulator(config) as sim:
-        yield msgspec.structs.replace(
-            settings, api_key=config.api_key, stream_key=config.stream_key,
-            streaming_api_url=f"{sim.base_url}/companies", api_url=sim.base_url)
-
-
-async def _main(settings: Settings, simulate: bool, duration: float | None,
-                report: Callable[[str], None] | None, progress_interval: float) -> int:
-    from projections import catch_up, check_versions
-    from eventlog.ledger.lock import worker_lock
-
-    conn = connect(settings.database_path)
-    check_reserve(settings.database_path, settings.disk_reserve_bytes)  # before migrate writes anything
-    migrate(conn)
-    with worker_lock(settings.database_path):
-        check_versions(conn)
-        catch_up(conn)
-        async with contextlib.AsyncExitStack() as stack:
-            if simulate:
-                from eventlog.worker.stream.client import last_recorded_timepoint
-
-                last = last_recorded_timepoint(Ledger(conn), "companies")
-                settings = await stack.enter_async_context(simulated(settings, after_timepoint=last))
-            return await _sessions(settings, conn, duration, report, progress_interval)
-
-
-async def _sessions(settings: Settings, conn, duration: float | None,
-                    report: Callable[[str], None] | None, progress_interval: float) -> int:
-    """Run the worker; with BUSINESS_HOURS, one session per opening, sleeping in between.
-
-    Each session resumes the stream from the ledger's last timepoint, so the
-    hours closed cost nothing but latency.
-    """
-    if settings.business_hours:
-        _need_ops("BUSINESS_HOURS=true", "holidays")
-        from eventlog.worker.schedule import is_open, next_change, wait_until_open
-    if settings.health_port:
-        _need_ops("a health port", "prometheus_client", "aiohttp_sse", "psutil")
-
-    loop = asyncio.get_running_loop()
-    shutdown = asyncio.Event()
-    current: list[Worker] = []
-    clock = SystemClock()
-    say = report or (lambda line: print(line, file=sys.stderr, flush=True))
-
-    def on_signal(sig: signal.Signals) -> None:
-        shutdown.set()
-        for w in current:
-            _on_signal(w, sig)
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal, sig)
-    deadline = None if duration is None else loop.time() + duration
-    view = _SessionView(settings, conn, clock)
-    health = None
-    if settings.health_port:
-        from eventlog.ops.server import HealthServer
-
-        health = HealthServer(view, settings.health_host, settings.health_port)
-        await health.start()
-        say(f"health, metrics and status page on {health.url}")
-    try:
-        while True:
-            if settings.business_hours and not is_open(_utcnow(clock)):
-                opens = next_change(_utcnow(clock))
-                view.current, view.stream_paused = None, f"outside business hours until {opens.isoformat()}"
-                say(f"outside business hours: sleeping until {opens.isoformat()}")
-                waiter = wait_until_open(clock, asyncio.sleep)
-                limit = None if deadline is None else max(deadline - loop.time(), 0)
-                await _first(shutdown.wait(), asyncio.wait_for(waiter, limit))
-                if shutdown.is_set() or (deadline is not None and loop.time() >= deadline):
-                    return 0
-            left = None if deadline is None else max(deadline - loop.time(), 0)
-            session = left
-            if settings.business_hours:
-                closes = (next_change(_utcnow(clock)) - _utcnow(clock)).total_seconds()
-                session = closes if left is None else min(left, closes)
-            worker = Worker(settings, conn, report=report, progress_interval=progress_interval)
-            current[:] = [worker]
-            view.current, view.stream_paused = worker, None
-            code = await worker.run(session)
-            if code != 0 or shutdown.is_set() or not settings.business_hours:
-                return code
-            if deadline is not None and loop.time() >= deadline:
-                return code
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        # The stop is under way: a second SIGTERM (a deploy's) must not kill the teardown and hide
-        # its exit code. Ctrl-C stays a way out. The CLI restores both when it is done.
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if health is not None:
-            await health.stop()
-
-
-def _need_ops(what: str, *modules: str) -> None:
-    """A missing optional package is a one-line configuration error, not a traceback."""
-    import importlib.util
-
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
-    if missing:
-        raise ConfigError(f"{what} needs the ops extra ({', '.join(missing)} not installed): "
-                          "pip install '.[ops]'")
-
-
-class _SessionView:
-    """What the health server reads (`eventlog.probe.WorkerView`), across business-hours sessions.
-
-    The server outlives each session so `/health` keeps answering at night, and says
-    the stream is paused on purpose instead of turning 503.
-    """
-
-    def __init__(self, settings: Settings, conn, clock: Clock):
-        self.settings = settings
-        self.conn = conn
-        self.limiter = SlidingWindowLimiter(conn, clock, limit=settings.rate_limit_requests,
-                                            window=settings.rate_limit_window,
-                                            slack=settings.rate_limit_slack)
-        self.started_at = clock.now()
-        self.current: Worker | None = None
-        self.stream_paused: str | None = None
-
-    def stream_stats(self) -> list:
-        return self.current.stream_stats() if self.current else []
-
-
-def _utcnow(clock: Clock):
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(clock.now(), tz=timezone.utc)
-
-
-def _on_signal(worker: Worker, sig: signal.Signals) -> None:
-    worker.stop_reason = f"signal {sig.name}"
-    worker.stop.set()
-
-
-class StoppedBeforeStart(KeyboardInterrupt):
-    """SIGTERM or Ctrl-C while starting up (config, migrate, catch-up, simulator): nothing appended yet.
-
-    A KeyboardInterrupt, so nothing on the way can swallow it: not an `except
-    Exception`, and not asyncio, which re-raises only KeyboardInterrupt and
-    SystemExit out of a callback. Transactions it interrupts roll back.
-    """
-
-
-@contextlib.contextmanager
-def early_stop_signals() -> Iterator[None]:
-    """Turn SIGTERM and SIGINT into `StoppedBeforeStart` until the event loop's handlers replace them.
-
-    Start-up can take a while (catching projections up after an upgrade), and a
-    deploy's SIGTERM then must be a clean stop (exit 0), not a death by signal.
-    """
-    def stop(signum: int, frame: object) -> None:
-        raise StoppedBeforeStart(signal.Signals(signum).name)
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def run_worker(settings: Settings, *, simulate: bool = False, duration: float | None = None,
-               report: Callable[[str], None] | None = None, progress_interval: float = 10.0) -> int:
-    """The `ingest` command. Returns the exit code; known failures raise ChledgerError."""
-    if not simulate and not settings.api_key:
-        raise ConfigError("COMPANIES_HOUSE_API_KEY is not set: set it to your Companies House key, "
-                          "or run `python cli.py ingest --simulate` to use the built-in simulator")
-    before = signal.getsignal(signal.SIGTERM)
-    try:
-        return asyncio.run(_main(settings, simulate, duration, report, progress_interval))
-    finally:
-        signal.signal(signal.SIGTERM, before)  # the teardown ignored a second SIGTERM; no longer
