@@ -18,7 +18,7 @@ from click.testing import CliRunner
 import cli as cli_module
 from cli import cli
 
-from conftest import REPO_ROOT
+from support import REPO as REPO_ROOT
 
 COMMANDS = sorted(cli.commands)
 
@@ -122,7 +122,7 @@ def test_simulate_on_a_port_in_use_is_one_line_and_sigterm_is_a_clean_exit(run_c
     assert ran.returncode == 2, ran.stderr
     assert ran.stderr.strip().startswith(f"chledger: the simulator cannot listen on 127.0.0.1:{port}: ")
     assert len(ran.stderr.strip().splitlines()) == 1
-    root = Path(__file__).resolve().parent.parent
+    root = REPO_ROOT
     proc = subprocess.Popen([sys.executable, str(root / "cli.py"), "simulate", "--port", "0"], cwd=tmp_path,
                             stderr=subprocess.PIPE, text=True)
     try:
@@ -146,7 +146,7 @@ def test_a_signal_while_ingest_starts_up_is_a_clean_stop(tmp_path, sig):
 
     fifo = tmp_path / "config.yaml"
     os.mkfifo(fifo)  # reading the config blocks here until a writer comes: a start-up caught in the act
-    root = Path(__file__).resolve().parent.parent
+    root = REPO_ROOT
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPANIES_HOUSE", "DATABASE"))}
     proc = subprocess.Popen([sys.executable, str(root / "cli.py"), "--config", str(fifo), "ingest", "--simulate",
                              "--db", str(tmp_path / "c.db")], cwd=tmp_path, env=env,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bulk_fixtures import COLUMNS, body, fields, line, write_csv, write_zip
+from support.bulk_files import COLUMNS, body, fields, line, write_csv, write_zip
 from eventlog.bulk import LineFilter, SnapshotReader, read_snapshot
 from eventlog.bulk.header import read_header
 from eventlog.bulk.vocabulary import STATUS_WORDS

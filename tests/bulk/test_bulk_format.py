@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bulk_fixtures import HEADER, NAME, body, fields, line, write_csv, write_zip
+from support.bulk_files import HEADER, NAME, body, fields, line, write_csv, write_zip
 from eventlog.bulk import BulkFileError, Progress, SnapshotReader, parse_snapshot_name, read_snapshot
 from eventlog.bulk.header import COLUMNS
 from eventlog.ledger.entries import Interest

@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from bulk_fixtures import body, fields, line, write_zip
+from support.bulk_files import body, fields, line, write_zip
 from eventlog.bulk import normalise_number, read_snapshot, status_of
 from eventlog.bulk.vocabulary import CATEGORY_WORDS, STATUS_WORDS, account_type_of, category_of
 from projections.payloads import decode_profile

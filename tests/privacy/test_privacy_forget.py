@@ -25,7 +25,7 @@ from eventlog.privacy import (
     scrub,
     strip_keys,
 )
-from privacy_fixtures import (
+from support.privacy_pages import (
     EMAIL,
     NAME,
     OFFICER_ID,

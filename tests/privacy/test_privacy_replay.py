@@ -23,7 +23,7 @@ from eventlog.privacy import (
     officer_subject,
     scrub,
 )
-from privacy_fixtures import (
+from support.privacy_pages import (
     NAME,
     OFFICER_ID,
     OTHER_ID,

@@ -28,7 +28,7 @@ from eventlog.privacy import (
     parse_subject,
 )
 from projections.payloads import decode_officer_page
-from privacy_fixtures import (
+from support.privacy_pages import (
     EMAIL,
     NAME,
     OFFICER_ID,

@@ -17,7 +17,7 @@ import msgspec
 from eventlog.ledger.entries import RequestQueued, StreamEvent, StreamLineRejected
 from eventlog.ledger.chain import GENESIS, chain_hash
 from eventlog.ledger.store import Ledger
-from test_audit_support import AuditLedger
+from support.audit_ledger import AuditLedger
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ import pytest
 
 from eventlog.audit import audit, report as report_module, summary, to_json
 from eventlog.errors import AuditError
-from test_audit_support import AuditLedger
+from support.audit_ledger import AuditLedger
+from support import REPO
 
 
 def window_of(n: int, start: float = 100.0, gap: float = 0.5) -> list[float]:
@@ -358,7 +359,7 @@ def test_the_audit_package_imports_neither_click_nor_what_it_audits_against(book
             "print(sorted(m for m in sys.modules if m == 'click' or m.startswith(('click.', "
             "'projections', 'eventlog.worker', 'eventlog.config', 'eventlog.ops'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parent.parent).stdout
+                         cwd=REPO).stdout
     assert out.strip() == "[]"
 
 
@@ -425,7 +426,7 @@ def test_bad_or_inverted_since_until_are_one_line_naming_the_option(tmp_path):
 
     db = tmp_path / "a.db"
     migrate(connect(db))
-    cli = str(Path(__file__).resolve().parent.parent / "cli.py")
+    cli = str(REPO / "cli.py")
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, cli, "audit", "--db", str(db), *args], capture_output=True,

@@ -24,7 +24,7 @@ import pytest
 
 from eventlog.ledger.entries import CompanyCompleted, WorkerStarted
 from eventlog.ops.server import HealthServer
-from obs_fixtures import FakeView, add_request, live_stats
+from support.obs import FakeView, add_request, live_stats
 
 CHROMIUM = shutil.which("chromium")
 

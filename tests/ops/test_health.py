@@ -21,7 +21,7 @@ from eventlog.errors import ConfigError
 from eventlog.ops.server import HealthServer
 from eventlog.ledger.store import Ledger
 import projections
-from obs_fixtures import FakeView, add_company, add_queued, add_request, live_stats
+from support.obs import FakeView, add_company, add_queued, add_request, live_stats
 
 NOW = 1_700_000_000.0
 

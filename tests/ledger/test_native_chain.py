@@ -31,7 +31,7 @@ from eventlog.ledger.chain import GENESIS, chain_hash
 from eventlog.ledger.store import Ledger
 from eventlog.ledger.migrate import migrate
 from test_audit_chain import awkward, many
-from test_audit_support import AuditLedger
+from support.audit_ledger import AuditLedger
 
 REQUIRED = os.environ.get("CHLEDGER_REQUIRE_NATIVE_CHAIN") == "1"
 native = pytest.mark.skipif(native_chain.engine() != "c" and not REQUIRED,

@@ -7,7 +7,7 @@ import json
 import aiohttp
 import pytest
 
-from test_simulator_support import REST, REST_KEY, STREAM, STREAM_KEY, FakeClock, auth, simulator
+from support.ch_simulator import REST, REST_KEY, STREAM, STREAM_KEY, FakeClock, auth, simulator
 
 
 

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from eventlog.simulator import CEASED_STATUSES
-from test_simulator_support import REST, simulator
+from support.ch_simulator import REST, simulator
 
 
 EMPTY_ORDER = ["total_results", "items", "active_count", "inactive_count", "resigned_count",

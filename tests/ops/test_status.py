@@ -22,7 +22,7 @@ from eventlog.ledger.entries import RateLimited, RequestSent
 from eventlog.ledger.store import Ledger
 from eventlog.config.settings import Settings
 from eventlog.ops.status_report import READY_LINE, collect_status, read_status, render_status
-from obs_fixtures import add_company, add_officers, add_queued, add_request, add_stream_metadata
+from support.obs import add_company, add_officers, add_queued, add_request, add_stream_metadata
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 SETTINGS = Settings(rate_limit_requests=600, rate_limit_window=300.0, rate_limit_slack=2.0)

@@ -32,7 +32,7 @@ from eventlog.ledger.store import Ledger
 from projections.replay import parallel
 from projections.registry import NAMES, select
 from projections.testing import PROJECTION_TABLES, snapshot, stream_event
-from test_projections_determinism import _build, ledgers
+from support.generated_ledgers import _build, ledgers
 from test_replay import REPO, fill, live, positions, read_line  # noqa: F401 (live is a fixture)
 
 

@@ -25,8 +25,9 @@ from eventlog.ledger.entries import StreamConnected
 from eventlog.errors import DatabaseFull, DiskLow
 from eventlog.ledger.store import Ledger
 from eventlog.config.settings import load_settings
+from support import REPO
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = REPO
 
 MB = 1024 * 1024
 

@@ -16,7 +16,7 @@ import msgspec
 import pytest
 
 from eventlog.simulator import SimulatorConfig, connection_deadline, nightly_drop_at
-from test_simulator_support import (
+from support.ch_simulator import (
     REST,
     REST_KEY,
     STREAM,

@@ -8,7 +8,7 @@ import pytest
 
 from eventlog.audit import audit, plot as audit_plot, summary, to_json
 from eventlog.errors import AuditError, PlotUnavailable
-from test_audit_support import AuditLedger
+from support.audit_ledger import AuditLedger
 
 needs_matplotlib = pytest.mark.skipif(
     importlib.util.find_spec("matplotlib") is None,

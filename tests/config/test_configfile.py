@@ -11,6 +11,7 @@ import pytest
 from eventlog.config.file import FILE_PATHS, read_config_file, render_effective, sources
 from eventlog.errors import ConfigError
 from eventlog.config.settings import FIELDS, Settings, load_settings
+from support import REPO
 
 SEED_003 = """\
 streaming:
@@ -244,7 +245,7 @@ def test_sources_matches_load_settings_precedence():
 
 
 def test_the_documented_example_and_table_match_the_code(tmp_path):
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "operations.md").read_text()
+    doc = (REPO / "docs" / "operations.md").read_text()
     example = re.search(r"### The config file.*?```yaml\n(.*?)```", doc, re.S).group(1)
     values = read_config_file(write(tmp_path, example))
     s = load_settings(flags={}, env={}, file_values=values)

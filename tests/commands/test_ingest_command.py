@@ -17,10 +17,10 @@ from eventlog.clock import FixedClock
 from eventlog.config.settings import Settings
 from eventlog.commands.ingest import build_worker, progress_line
 from eventlog.ops.fact_log import LedgerLog
-from obs_fixtures import add_company, add_queued, add_request
+from support.obs import add_company, add_queued, add_request
 from projections.testing import stream_event
 
-from conftest import REPO_ROOT
+from support import REPO as REPO_ROOT
 
 NOW = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 SETTINGS = Settings(rate_limit_requests=600, rate_limit_window=300.0, rate_limit_slack=2.0)

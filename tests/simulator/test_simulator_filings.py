@@ -13,7 +13,7 @@ from eventlog.simulator import (
     first_seen,
     is_first_gazette_notice,
 )
-from test_simulator_support import REST, STREAM, FakeClock, read_events, simulator
+from support.ch_simulator import REST, STREAM, FakeClock, read_events, simulator
 
 # A /filings event captured from the real stream, verbatim.
 SAMPLE = json.loads(

@@ -18,8 +18,9 @@ import pytest
 
 from eventlog.simulator import SimulatorConfig, max_in_any_window, running_simulator
 from eventlog.worker.runtime import SENDER_LANES
+from support import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 # The slack covers event-loop and loopback delay between our timestamp and the server's;
 # a loaded CI machine can delay a write by a few hundred ms.
 LIMIT, WINDOW, SLACK = 10, 2.0, 0.5

@@ -10,8 +10,9 @@ import pytest
 from eventlog.ledger.entries import StreamEvent, StreamLineRejected
 from eventlog.worker.stream.ndjson import Oversized
 from eventlog.worker.stream.wire import decode_line
+from support import REPO
 
-SAMPLES = Path(__file__).resolve().parent / "data" / "captured-events.ndjson"
+SAMPLES = REPO / "tests" / "data" / "captured-events.ndjson"
 PROFILE = (
     b'{"resource_kind":"company-profile","resource_uri":"/company/05954546","resource_id":"05954546",'
     b'"data":{"company_name":"GLENCOYNE ENGINEERING LTD","company_number":"05954546",'

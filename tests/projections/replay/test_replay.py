@@ -32,8 +32,8 @@ from eventlog.ledger.lock import worker_lock
 from eventlog.commands.replay import run_replay
 from cli import known_errors, replay_and_show
 from projections.testing import STRIKE_OFF, officer, officers_page, response, snapshot, stream_event
+from support import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 def read_line(proc: subprocess.Popen, timeout: float = 60.0) -> str:
