@@ -38,6 +38,8 @@ __all__ = [
     "WorkerStarted",
     "WorkerStopped",
     "EmergencyStopped",
+    "StreamGapsReconciled",
+    "PersonForgotten",
     "AnyEntry",
     "ENTRY_TYPES",
     "encode",
@@ -252,6 +254,28 @@ class EmergencyStopped(Entry, frozen=True, tag="worker.emergency_stop"):
     cooldown_until: str | None = None
 
 
+# --- repairs and personal data -----------------------------------------------------------------
+
+
+class StreamGapsReconciled(Entry, frozen=True, tag="stream.gaps_reconciled"):
+    """A bulk snapshot of the register taken at `snapshot_date` (ISO date) repaired what the stream
+    lost: every gap of `stream` (every stream when None) recorded before that date is reconciled."""
+
+    snapshot_date: str
+    snapshot: str  # the snapshot's file name(s), for people reading the ledger
+    stream: str | None = None
+
+
+class PersonForgotten(Entry, frozen=True, tag="person.forgotten"):
+    """A person's personal data was erased on request: their key is deleted from the vault, so
+    what the ledger holds of them sealed can't be read any more, and every projection that holds
+    their data rewrites it as erased. `subject` names the person without personal data
+    (`officer:<id>`, `email:<sha256>`): never a name or an address."""
+
+    subject: str
+    key_deleted: bool = True
+
+
 AnyEntry = Union[
     StreamEvent,
     StreamLineRejected,
@@ -269,6 +293,8 @@ AnyEntry = Union[
     WorkerStarted,
     WorkerStopped,
     EmergencyStopped,
+    StreamGapsReconciled,
+    PersonForgotten,
 ]
 
 ENTRY_TYPES: dict[str, type[Entry]] = {
