@@ -22,6 +22,8 @@ from eventlog.ledger import entries as entries_module
 from eventlog.ledger.entries import (
     ENTRY_TYPES,
     AnyEntry,
+    PersonForgotten,
+    StreamGapsReconciled,
     BackfillCreated,
     CompanyCompleted,
     EmergencyStopped,
@@ -77,6 +79,9 @@ EXAMPLES: dict[str, Entry] = {e.__struct_config__.tag: e for e in [
                   interest=Interest(values=("active-proposal-to-strike-off", "liquidation"))),
     WorkerStopped(reason="SIGTERM"),
     EmergencyStopped(reason="3 consecutive 429s", violations=3, cooldown_until="2023-11-04T14:45:00.000000Z"),
+    StreamGapsReconciled(snapshot_date="2023-11-01", snapshot="BasicCompanyDataAsOneFile-2023-11-01.zip",
+                         stream="companies"),
+    PersonForgotten(subject="officer:abc123"),
 ]}
 
 
