@@ -4,7 +4,7 @@
     python benchmarks/ledger.py --count 20000   # a quick check that it works
 
 What it measures, all in one run on files with chledger's pragmas (WAL,
-synchronous=FULL, busy timeout, foreign keys, via `eventlog.db.connect`):
+synchronous=FULL, busy timeout, foreign keys, via `eventlog.ledger.db.connect`):
 - raw baseline: one table with the ledger's columns minus the hash (UNIQUE
   event_id, as the ledger has), one `executemany` in one transaction, the same
   entries msgspec-encoded on the fly; for context also the same without the

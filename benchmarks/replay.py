@@ -8,7 +8,7 @@ worker starts and stream connections. Baseline, measured in the same run on the
 same file: the ledger's raw read rate (rows only, then rows decoded into
 entries), which bounds what any replay can do. The replay runs twice on the
 same file: in one process (`jobs=1`), then split over processes as the command
-does by default (one per core, at most 3; `projections/parallel.py`).
+does by default (one per core, at most 3; `projections/replay/parallel.py`).
 
     python benchmarks/replay.py                 # 1,000,000 entries
     python benchmarks/replay.py --entries 200000 --keep /tmp/bench.db

@@ -159,7 +159,7 @@ async def bench_stream(ledger: Ledger, server: list[str], n: int, batch_size: in
 
 
 def bench_logging(entries: list, folder: str, rounds: int, batch_size: int) -> None:
-    """What the worker's log observer (`ledger_logging`, after every commit) adds to the append path.
+    """What the worker's log observer (`eventlog.ops.fact_log`, after every commit) adds to the append path.
 
     Appends with projections, as the worker does, three ways: no observer (the
     baseline, same run), the observer at INFO with the default 10% sampling

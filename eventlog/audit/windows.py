@@ -147,7 +147,7 @@ def window_stats(times: array, span: int, limit: int, *, top: int = 5, profile_b
                  presorted: bool | None = None, counts: array | None = None) -> WindowStats:
     """Everything the audit says about windows, from send times in µs (sorted here if needed;
     `presorted` says whether the caller already knows). `counts`, when given, are
-    `window_counts(times, span)` computed already (in C: `native_chain.window_counts`)."""
+    `window_counts(times, span)` computed already (in C: `ledger.native.window_counts`)."""
     if span <= 0:
         raise ValueError(f"the window must be positive, not {span} µs")
     if counts is None and not (is_sorted(times) if presorted is None else presorted):

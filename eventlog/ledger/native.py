@@ -4,7 +4,7 @@
 libcrypto) that setup.py compiles at `pip install` time, when a compiler and the headers are
 there. It gives SQLite two aggregates: `chledger_chain`, which recomputes `chain.chain_hash`
 over rows in id order (what `Ledger.verify` needs), and `chledger_audit` (see
-`audit_native.py`). A chain walked in C runs ~8x faster than hashing row by row in Python, and
+`eventlog/audit/native_scan.py`). A chain walked in C runs ~8x faster than hashing row by row in Python, and
 runs inside one `sqlite3_step`, with the GIL released, so threads check ranges in parallel.
 
 Without the compiled file (no compiler at install time, another platform) everything still
@@ -195,7 +195,7 @@ _window_counts_fn = None
 
 
 def window_counts(times: array, span: int) -> array | None:
-    """`audit_windows.window_counts` in C (chledger_windows.c, called through ctypes), or None
+    """`audit.windows.window_counts` in C (chledger_windows.c, called through ctypes), or None
     when the extension isn't there, `times` (an array of "q") do not ascend, or `t + span`
     could overflow: then Python does it."""
     global _window_counts_fn

@@ -6,7 +6,7 @@
   readable line with the same fields as `key=value`.
 - A correlation id ties together the lines of one company's pipeline, which
   runs as several steps in several tasks (stream event, status request, officers
-  request). `pipeline_id()` builds it; `ledger_logging` uses the company number
+  request). `pipeline_id()` builds it; `fact_log` uses the company number
   alone (why: its docstring), so every step, in any task and after a restart,
   computes the same id without storing it; `correlation()` binds an id for a
   block of code (a contextvar, so tasks created inside inherit it).

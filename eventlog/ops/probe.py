@@ -177,7 +177,7 @@ class Probe:
         return Check(rss < self.memory_limit_bytes, text)
 
     def check_disk(self, now: float) -> Check:
-        """Fails a week before the reserve would be reached, or under twice the reserve (diskspace.py)."""
+        """Fails a week before the reserve would be reached, or under twice the reserve (ledger/disk.py)."""
         if not self.conn.filename:
             return Check(True, "an in-memory database: no disk to watch")
         report = self.disk()

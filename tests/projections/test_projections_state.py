@@ -268,7 +268,7 @@ def test_backfill_jobs_follow_their_companies(world):
 
 
 def test_the_workers_own_policy_drives_the_machine_to_failed_after_max_retries(world):
-    """The lead's policy (eventlog.policy) reads these projections: its sweep queues the status
+    """The lead's policy (eventlog.worker.policy) reads these projections: its sweep queues the status
     request, its retry_or_abandon retries with new request ids and gives up at MAX_RETRIES."""
     from eventlog.worker.policy import retry_or_abandon, sweep
     from projections.projectors.request_queue import next_item
