@@ -4,6 +4,8 @@
     ├── ConfigError                 a setting is missing or out of range (exit 2)
     ├── DatabaseError               the SQLite file can't be used (exit 2)
     │   ├── NotADatabase            the file is not SQLite, or is corrupt
+    │   │   └── LedgerDamaged       pages or rows are damaged: an integrity check failed, a
+    │   │                           position is missing when read, stored text is not UTF-8
     │   ├── DatabaseReadOnly        the path can't be written
     │   ├── DatabaseBusy            another process holds the lock too long
     │   ├── DatabaseFull            the disk is full
@@ -33,6 +35,7 @@ __all__ = [
     "ConfigError",
     "DatabaseError",
     "NotADatabase",
+    "LedgerDamaged",
     "DatabaseReadOnly",
     "DatabaseBusy",
     "DatabaseFull",
@@ -70,6 +73,11 @@ class DatabaseError(ChledgerError):
 
 class NotADatabase(DatabaseError):
     pass
+
+
+class LedgerDamaged(NotADatabase):
+    """The file opens but its pages or rows are damaged. Whatever reads it must stop rather than
+    act on part of it (a replay built from half a ledger, an audit of half the requests)."""
 
 
 class DatabaseReadOnly(DatabaseError):

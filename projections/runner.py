@@ -20,10 +20,12 @@ from types import ModuleType
 from typing import Iterator, NamedTuple, Sequence
 
 import apsw
+import msgspec
 
+from eventlog.ledger.chain import careful_rows
 from eventlog.ledger.db import transaction
 from eventlog.ledger.entries import decode
-from eventlog.errors import ProjectionsOutdated
+from eventlog.errors import LedgerDamaged, ProjectionsOutdated
 from eventlog.ledger.store import Ledger, Record
 
 from projections.records import Batch
@@ -59,13 +61,35 @@ def set_positions(conn: apsw.Connection, projectors: Sequence[ModuleType], posit
 
 def read_batches(conn: apsw.Connection, after: int, until: int,
                  batch_size: int = 5000) -> Iterator[list[Record]]:
-    """Decoded records in (after, until], a batch at a time, so memory stays flat."""
+    """Decoded records in (after, until], a batch at a time, so memory stays flat.
+
+    Every position in the range must be read, in order: positions are assigned head + 1 and
+    never deleted, so a missing one means a damaged file (a broken b-tree page can hide a run of
+    rows from a range scan without any error from SQLite). A projection built from part of the
+    ledger must never pass for the whole, so that, text that is not UTF-8 and an entry that does
+    not decode raise `LedgerDamaged`, naming the position.
+    """
     pos = after
     while pos < until:
-        rows = conn.execute(_READ, (pos, until, batch_size)).fetchall()
-        if not rows:
-            return
-        yield [Record(p, eid, et, cn, at, decode(data)) for p, eid, et, cn, data, at in rows]
+        try:
+            rows = conn.execute(_READ, (pos, until, batch_size)).fetchall()
+        except UnicodeDecodeError:
+            bad = next((r.position for r in careful_rows(conn, pos + 1, until) if r.bad), pos + 1)
+            raise LedgerDamaged(f"the ledger is damaged: entry {bad} holds text that is not UTF-8; "
+                                "nothing was changed") from None
+        if not rows or rows[0][0] != pos + 1 or rows[-1][0] != pos + len(rows):
+            found = [r[0] for r in rows]
+            missing = next((pos + 1 + i for i, p in enumerate(found) if p != pos + 1 + i), pos + 1)
+            raise LedgerDamaged(f"the ledger is damaged: position {missing} can't be read (the head is "
+                                f"{until}); nothing was changed: restore the database from a backup")
+        batch = []
+        for p, eid, et, cn, data, at in rows:
+            try:
+                batch.append(Record(p, eid, et, cn, at, decode(data)))
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                raise LedgerDamaged(f"the ledger is damaged: entry {p} does not decode ({exc}); "
+                                    "nothing was changed") from None
+        yield batch
         pos = rows[-1][0]
 
 

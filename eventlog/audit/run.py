@@ -43,6 +43,7 @@ import apsw
 import msgspec
 
 from eventlog.ledger import native as native_chain
+from eventlog.ledger.integrity import FULL, check_integrity
 from eventlog.audit.assemble import build_report
 from eventlog.audit.findings import Findings
 from eventlog.audit.native_scan import NativeUnavailable, scan_range_native
@@ -168,6 +169,8 @@ def collect(db_path: str, *, since: str | None = None, until: str | None = None,
     lo, hi = since or "", until or "\uffff"
     conn = _open(db_path)
     try:
+        # Damaged pages can hide rows from the scan: a verdict on them would be a guess.
+        check_integrity(conn, FULL)
         with translated(db_path):
             head = int(conn.execute("SELECT coalesce(max(id), 0) FROM event_log").fetchone()[0])
             wanted = "c" if native_chain.usable(conn) else "python"

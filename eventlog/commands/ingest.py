@@ -31,6 +31,7 @@ from eventlog.clock import Clock, SystemClock
 from eventlog.config.settings import Settings
 from eventlog.errors import ConfigError
 from eventlog.ledger.db import connect
+from eventlog.ledger.integrity import QUICK, check_integrity
 from eventlog.ledger.disk import check_reserve
 from eventlog.ledger.lock import worker_lock
 from eventlog.ledger.migrate import migrate
@@ -122,6 +123,7 @@ async def _main(settings: Settings, simulate: bool, duration: float | None, repo
                 progress_interval: float) -> int:
     conn = connect(settings.database_path)
     check_reserve(settings.database_path, settings.disk_reserve_bytes)  # before migrate writes anything
+    check_integrity(conn, QUICK)  # a damaged b-tree can hide rows or break event_id's uniqueness
     migrate(conn)
     with worker_lock(settings.database_path):
         projections.check_versions(conn)

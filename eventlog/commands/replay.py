@@ -16,6 +16,7 @@ from typing import Callable
 import msgspec
 
 from eventlog.ledger.db import connect
+from eventlog.ledger.integrity import QUICK, check_integrity
 from eventlog.errors import DatabaseError
 from eventlog.ledger.migrate import migrate
 from eventlog.ledger.schema import current_version, latest_version
@@ -51,6 +52,7 @@ def run_replay(path: str, only: str | None = None, *, jobs: int | None = None,
     with worker_lock(path, "replay"):
         conn = connect(path)
         try:
+            check_integrity(conn, QUICK)  # the rebuild must read a whole, undamaged ledger
             applied = migrate(conn)
             if applied and migrated is not None:
                 migrated(len(applied))

@@ -31,6 +31,9 @@ def translate(exc: BaseException, path: str | os.PathLike[str] | None = None) ->
     if isinstance(exc, apsw.NotADBError) or isinstance(exc, apsw.CorruptError):
         return NotADatabase(f"not a SQLite database, or it is corrupt{where}: {text}")
     if isinstance(exc, (apsw.ReadOnlyError, apsw.CantOpenError)) or "readonly" in text:
+        if path and _on_read_only_file_system(path):
+            return DatabaseReadOnly(f"cannot write the database{where}: the file system holding it is "
+                                    f"mounted read-only ({text})")
         return DatabaseReadOnly(f"cannot open the database for writing{where}: {text}")
     if isinstance(exc, (apsw.BusyError, apsw.LockedError)):
         return DatabaseBusy(f"the database is locked by another process{where}: {text}")
@@ -49,3 +52,10 @@ def translated(path: str | os.PathLike[str] | None = None) -> Iterator[None]:
         yield
     except apsw.Error as exc:
         raise translate(exc, path) from exc
+
+
+def _on_read_only_file_system(path: str | os.PathLike[str]) -> bool:
+    try:
+        return bool(os.statvfs(os.path.dirname(os.path.abspath(path)) or ".").f_flag & os.ST_RDONLY)
+    except OSError:
+        return False

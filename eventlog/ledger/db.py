@@ -49,9 +49,10 @@ def connect(
         if p.parent and not p.parent.exists():
             raise DatabaseReadOnly(f"cannot create the database: folder {p.parent} does not exist")
         if p.exists() and not os.access(p, os.W_OK):
-            raise DatabaseReadOnly(f"cannot open the database for writing ({p}): permission denied")
+            raise DatabaseReadOnly(f"cannot open the database for writing ({p}): {_why_not_writable(p)}")
         if not p.exists() and not os.access(p.parent or Path("."), os.W_OK):
-            raise DatabaseReadOnly(f"cannot create the database in {p.parent or '.'}: permission denied")
+            raise DatabaseReadOnly(f"cannot create the database in {p.parent or '.'}: "
+                                   f"{_why_not_writable(p.parent or Path('.'))}")
         flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
     with translated(p):
         conn = apsw.Connection(str(p), flags=flags)
@@ -74,6 +75,16 @@ def connect(
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+def _why_not_writable(path: Path) -> str:
+    """"the file system is mounted read-only" or "permission denied": the fixes differ."""
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return "the file system holding it is mounted read-only"
+    except OSError:
+        pass
+    return "permission denied"
 
 
 def _read_only_folder(p: Path, busy_timeout_ms: int) -> apsw.Connection:
