@@ -45,7 +45,7 @@ def main() -> None:
     size = os.path.getsize(path) / 1e9
     conn = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
     head = conn.execute("SELECT max(id) FROM event_log").fetchone()[0]
-    print(f"{path}: {size:.2f} GB, {head:,} entries; load {load_average()} on {os.cpu_count()} cores")
+    print(f"{path}: {size:.2f} GB, {head:,} entries; load {load_average()}")
     results: dict[str, list[float]] = {"read every ledger page (baseline)": [], "quick_check": [],
                                        "integrity_check": []}
     sql = {"read every ledger page (baseline)": "SELECT sum(length(event_data)) FROM event_log",
