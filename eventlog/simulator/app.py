@@ -22,6 +22,7 @@ from .context import RECORD, SIMULATOR, STATE, Clock, Simulator
 from .gate import rest_gate
 from .record import SimulatorState
 from .rest import company_officers, company_profile
+from .serving import Served, serve
 from .stream import stream_handler
 
 __all__ = ["RunningSimulator", "build_app", "running_simulator", "serve_forever"]
@@ -49,14 +50,8 @@ async def _end_streams(app: web.Application) -> None:
     app[STATE].stopping.set()
 
 
-class RunningSimulator:
+class RunningSimulator(Served):
     """A simulator listening on a real socket."""
-
-    def __init__(self, app: web.Application, runner: web.AppRunner, base_url: str) -> None:
-        self.app = app
-        self.base_url = base_url
-        self._runner = runner
-        self._stopped = False
 
     @property
     def state(self) -> SimulatorState:
@@ -68,12 +63,6 @@ class RunningSimulator:
         """Config, clock, universe and timeline, for tests that need to compute expectations."""
         return self.app[SIMULATOR]
 
-    async def stop(self) -> None:
-        """Close streams and the listening socket; safe to call more than once."""
-        if not self._stopped:
-            self._stopped = True
-            await self._runner.cleanup()
-
 
 @asynccontextmanager
 async def running_simulator(
@@ -83,18 +72,8 @@ async def running_simulator(
     clock: Clock = time.time,
 ) -> AsyncIterator[RunningSimulator]:
     """Serve the simulator on ``host:port`` for the duration of the ``async with`` block."""
-    app = build_app(config, clock)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
-    await runner.setup()
-    running = RunningSimulator(app, runner, base_url="")
-    try:
-        await web.TCPSite(runner, host, port).start()
-        bound_host, bound_port = runner.addresses[0][:2]
-        url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
-        running.base_url = f"http://{url_host}:{bound_port}"
+    async with serve(build_app(config, clock), host, port, RunningSimulator) as running:
         yield running
-    finally:
-        await running.stop()
 
 
 async def serve_forever(

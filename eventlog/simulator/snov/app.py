@@ -24,6 +24,7 @@ from eventlog.simulator.snov.handlers import (
     get_balance,
 )
 from eventlog.simulator.snov.record import SnovSimulatorState
+from eventlog.simulator.serving import Served, serve
 
 __all__ = ["RunningSnovSimulator", "build_snov_app", "running_snov_simulator"]
 
@@ -42,14 +43,8 @@ def build_snov_app(config: SnovSimulatorConfig | None = None, clock: Clock = tim
     return app
 
 
-class RunningSnovSimulator:
+class RunningSnovSimulator(Served):
     """A Snov.io simulator listening on a real socket."""
-
-    def __init__(self, app: web.Application, runner: web.AppRunner, base_url: str) -> None:
-        self.app = app
-        self.base_url = base_url
-        self._runner = runner
-        self._stopped = False
 
     @property
     def simulator(self) -> SnovSimulator:
@@ -61,12 +56,6 @@ class RunningSnovSimulator:
         """The record: requests, tokens issued, starts per lookup, balance."""
         return self.simulator.state
 
-    async def stop(self) -> None:
-        """Close the listening socket; safe to call more than once."""
-        if not self._stopped:
-            self._stopped = True
-            await self._runner.cleanup()
-
 
 @asynccontextmanager
 async def running_snov_simulator(
@@ -76,15 +65,5 @@ async def running_snov_simulator(
     clock: Clock = time.time,
 ) -> AsyncIterator[RunningSnovSimulator]:
     """Serve the Snov.io simulator on ``host:port`` for the duration of the ``async with`` block."""
-    app = build_snov_app(config, clock)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
-    await runner.setup()
-    running = RunningSnovSimulator(app, runner, base_url="")
-    try:
-        await web.TCPSite(runner, host, port).start()
-        bound_host, bound_port = runner.addresses[0][:2]
-        url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
-        running.base_url = f"http://{url_host}:{bound_port}"
+    async with serve(build_snov_app(config, clock), host, port, RunningSnovSimulator) as running:
         yield running
-    finally:
-        await running.stop()
