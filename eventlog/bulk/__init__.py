@@ -17,7 +17,7 @@ nothing else: no ledger, no database. The modules, each one job:
 """
 
 from eventlog.bulk.company import BulkCompany, normalise_number
-from eventlog.bulk.errors import BulkFileError
+from eventlog.errors import BulkFileError
 from eventlog.bulk.line_filter import LineFilter
 from eventlog.bulk.reader import ProgressCallback, SnapshotReader, read_snapshot
 from eventlog.bulk.report import FileReport, Progress, Rejection, SnapshotReport, UnknownWord

@@ -29,7 +29,7 @@ from typing import Callable, Iterable, Iterator
 from eventlog.ledger.entries import Interest
 
 from eventlog.bulk.company import BulkCompany
-from eventlog.bulk.errors import BulkFileError
+from eventlog.errors import BulkFileError
 from eventlog.bulk.header import Columns
 from eventlog.bulk.line_filter import LineFilter
 from eventlog.bulk.records import RecordStream

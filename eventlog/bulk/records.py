@@ -20,7 +20,7 @@ import csv
 from typing import Callable, Iterator
 
 from eventlog.bulk.company import BulkCompany, RowParser
-from eventlog.bulk.errors import BulkFileError
+from eventlog.errors import BulkFileError
 from eventlog.bulk.header import Columns
 from eventlog.bulk.line_filter import LineFilter
 from eventlog.bulk.report import FileReport, Rejection, SnapshotReport, count_word
