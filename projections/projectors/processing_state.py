@@ -5,6 +5,10 @@ The rows the batch touches are loaded once, every record is stepped through
 predicate in force is the one of the latest `worker.started` entry, kept in
 `projection_vars` so that a live run and a replay apply the same predicate at
 the same point of the ledger, whatever today's settings say.
+
+A backfill made from a bulk snapshot (`of_interest_as_of`) carries its
+companies' status: each goes straight to `strike_off_confirmed`, as a stream
+event carrying the status would take it, with no REST status call.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ from eventlog.ledger.entries import Interest
 from projections.projectors.batch_jobs import Jobs
 from projections.records import Batch, backfill_numbers
 from projections.rows import Rows, Table
-from projections.projectors.transitions import STEPS, creates_row, new_row
+from projections.projectors.transitions import STEPS, confirm_of_interest, creates_row, new_row
 
 NAME = "company_processing_state"
-VERSION = 1
+VERSION = 2
 TABLES = ("company_processing_state", "processing_batches", "batch_jobs")
 LOOKUP_INDEXES = ("idx_jobs_status", "idx_jobs_company")
 
@@ -31,7 +35,8 @@ _TABLE = Table("company_processing_state", (
     "last_error", "last_error_at", "last_429_response_at", "rate_limit_violations",
 ), key="company_number", autoid="id")
 
-_TYPES = frozenset(STEPS) | {"backfill.created", "worker.started"}
+_TYPES = frozenset(STEPS) | {"backfill.created", "worker.started", "batch.cancelled", "batch.expired"}
+_BATCH_ONLY = frozenset(("batch.cancelled", "batch.expired"))
 _INTEREST_KEY = "interest"
 _GET_VAR = "SELECT value FROM projection_vars WHERE projection = ? AND key = ?"
 _SET_VAR = ("INSERT INTO projection_vars(projection, key, value) VALUES (?, ?, ?) "
@@ -58,15 +63,18 @@ def apply(conn: apsw.Connection, batch: Batch) -> None:
     if not records:
         return
     keys: list[str | None] = []
+    batch_ids: list[str] = []
     creates = False
     for r in records:
         if r.event_type == "backfill.created":
             creates = True
             keys.extend(backfill_numbers(r.entry.company_numbers))  # type: ignore[attr-defined]
-        elif r.event_type != "worker.started":
+        elif r.event_type == "batch.cancelled":
+            batch_ids.append(r.entry.batch_id)  # type: ignore[attr-defined]
+        elif r.event_type not in _BATCH_ONLY and r.event_type != "worker.started":
             keys.append(batch.company(r))
     rows = Rows(_TABLE, conn, keys)
-    jobs = Jobs(conn, keys, creates)
+    jobs = Jobs(conn, keys, creates, tuple(batch_ids))
     interest = load_interest(conn)
     restarted = False
     for r in records:
@@ -77,10 +85,20 @@ def apply(conn: apsw.Connection, batch: Batch) -> None:
             continue
         if t == "backfill.created":
             numbers = backfill_numbers(r.entry.company_numbers)  # type: ignore[attr-defined]
+            known = r.entry.of_interest_as_of is not None  # type: ignore[attr-defined]
             for number in numbers:
-                if rows.get(number) is None:
-                    rows.create(number, **new_row(r.received_at))
+                row = rows.get(number)
+                if row is None:
+                    row = rows.create(number, **new_row(r.received_at))
+                if known and confirm_of_interest(row, r.received_at):
+                    rows.changed(number, row)
             jobs.create(r, numbers, rows.rows)
+            continue
+        if t == "batch.cancelled":
+            jobs.cancel(r)
+            continue
+        if t == "batch.expired":
+            jobs.expire(r)
             continue
         number = batch.company(r)
         if not number:
