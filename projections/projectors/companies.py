@@ -156,3 +156,12 @@ def apply(conn: apsw.Connection, batch: Batch) -> None:
 def latest_stream_update(conn: apsw.Connection) -> str | None:
     """The newest `published_at` of a stream event applied to a company (the stream's lag)."""
     return conn.execute("SELECT max(stream_last_updated) FROM companies").fetchone()[0]
+
+
+def newer_than(conn: apsw.Connection, numbers: list[str], day: str) -> set[str]:
+    """Those of `numbers` whose row holds a stream event published, or a REST profile received,
+    on or after `day` (ISO date): what a snapshot of that day must not override."""
+    return {r[0] for r in conn.execute(
+        "SELECT company_number FROM companies WHERE company_number IN (SELECT value FROM json_each(?)) "
+        "AND (stream_last_updated >= ? OR rest_fetched_at >= ?)",
+        (msgspec.json.encode(numbers).decode(), day, day))}

@@ -173,3 +173,21 @@ def status_calls_saved(conn: apsw.Connection) -> int:
     """Companies whose status came from the stream event itself, so no REST status call was made."""
     return conn.execute("SELECT count(*) FROM company_processing_state "
                         "WHERE status_fetched_at IS NOT NULL AND status_request_id IS NULL").fetchone()[0]
+
+
+def awaiting_officers(conn: apsw.Connection) -> list[str]:
+    """Companies held as of interest whose officers are still to come (confirmed, or queued)."""
+    return [r[0] for r in conn.execute(
+        "SELECT company_number FROM company_processing_state "
+        "WHERE processing_state IN ('strike_off_confirmed', 'officers_queued') ORDER BY id")]
+
+
+def in_hand(conn: apsw.Connection, numbers: list[str]) -> set[str]:
+    """Those of `numbers` the pipeline holds as done (completed with officers) or under way (any
+    state but completed or failed): a bulk snapshot need not bring them in again."""
+    return {r[0] for r in conn.execute(
+        "SELECT company_number FROM company_processing_state "
+        "WHERE company_number IN (SELECT value FROM json_each(?)) "
+        "AND (processing_state NOT IN ('completed', 'failed') "
+        "     OR (processing_state = 'completed' AND officers_fetched_at IS NOT NULL))",
+        (msgspec.json.encode(numbers).decode(),))}
