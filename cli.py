@@ -325,6 +325,122 @@ def render_bulk(report) -> str:
 
 @cli.command()
 @db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the batches as JSON.")
+@known_errors
+def batches(database_path: str | None, as_json: bool) -> None:
+    """List the backfill batches, newest first: status, jobs finished, failed.
+
+    \b
+    Example:
+        python cli.py batches
+        python cli.py batch show 3f2a9c
+    """
+    import msgspec
+
+    from eventlog.ops.batch_report import list_batches, render_batches
+
+    settings = settings_from(database_path=database_path)
+    rows = list_batches(settings.database_path)
+    click.echo(msgspec.json.format(msgspec.json.encode(rows), indent=2).decode() if as_json else render_batches(rows))
+
+
+@cli.group()
+def batch() -> None:
+    """Watch or cancel one backfill batch (`batch show ID`, `batch cancel ID`).
+
+    \b
+    Example:
+        python cli.py batch show 3f2a9c --follow
+        python cli.py batch cancel 3f2a9c --reason "wrong list"
+    """
+
+
+@batch.command("show")
+@db_option
+@click.argument("batch_id")
+@click.option("--follow", is_flag=True, help="Keep showing its progress (a live bar on a terminal) until it finishes.")
+@click.option("--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
+              help="Seconds between updates with --follow.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@known_errors
+def batch_show(database_path: str | None, batch_id: str, follow: bool, interval: float, as_json: bool) -> None:
+    """One batch: jobs by status and stage, error codes, ETA from the window's real pace.
+
+    BATCH_ID may be the start of the id (at least 4 characters).
+
+    \b
+    Example:
+        python cli.py batch show 3f2a9c
+        python cli.py batch show 3f2a9c --follow
+    """
+    import msgspec
+
+    from eventlog.ops.batch_report import follow as follow_batch, read_batch, render_batch
+
+    settings = settings_from(database_path=database_path)
+    if not follow:
+        report = read_batch(settings.database_path, settings, batch_id)
+        click.echo(msgspec.json.format(msgspec.json.encode(report), indent=2).decode() if as_json
+                   else render_batch(report))
+        return
+    report = _follow(follow_batch(settings.database_path, settings, batch_id, interval=interval), as_json)
+    click.echo(msgspec.json.format(msgspec.json.encode(report), indent=2).decode() if as_json
+               else render_batch(report))
+
+
+def _follow(reports, quiet: bool):
+    """Draw the reports as a live bar on a terminal (a line per change elsewhere); the last report."""
+    from eventlog.ops.batch_report import eta_text
+
+    bar, shown, last = None, None, None
+    try:
+        for last in reports:
+            b = last.batch
+            if sys.stderr.isatty():
+                if bar is None:
+                    bar = click.progressbar(length=max(b.total_jobs, 1), label=f"batch {b.id[:8]}", file=sys.stderr,
+                                            show_percent=True, show_eta=False, item_show_func=lambda item: item)
+                    bar.__enter__()
+                bar.update(last.done - bar.pos, f"{last.done:,}/{b.total_jobs:,} {b.status}, {eta_text(last)}")
+            elif not quiet and (last.done, b.status) != shown:
+                click.echo(f"{last.generated_at} {b.status}: {last.done:,}/{b.total_jobs:,} jobs finished, "
+                           f"{eta_text(last)}", err=True)
+                shown = (last.done, b.status)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    return last
+
+
+@batch.command("cancel")
+@db_option
+@click.argument("batch_id")
+@click.option("--reason", default="", help="Why, for the ledger.")
+@known_errors
+def batch_cancel(database_path: str | None, batch_id: str, reason: str) -> None:
+    """Cancel a batch: its queued work is dropped, work in flight finishes and is recorded.
+
+    Recorded in the ledger (`batch.cancelled`). Stream work for the same
+    companies goes on.
+
+    \b
+    Example:
+        python cli.py batch cancel 3f2a9c --reason "wrong list"
+    """
+    from eventlog.commands.batches import cancel_batch
+
+    settings = settings_from(database_path=database_path)
+    r = cancel_batch(settings, batch_id, reason)
+    if not r.cancelled:
+        click.echo(f"batch {r.batch_id} is {r.was} already: nothing to cancel")
+        return
+    click.echo(f"batch {r.batch_id} cancelled (ledger position {r.position}): the work of {r.dropped:,} jobs "
+               f"dropped (queued, or not yet sent); {r.still_open:,} jobs still open finish as their work in "
+               "flight (or their stream work) does")
+
+
+@cli.command()
+@db_option
 @click.option("--target", type=click.IntRange(min=1), default=10_000, show_default=True,
               help="Companies with officers needed for READY FOR STREAMING API.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

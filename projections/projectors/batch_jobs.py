@@ -31,7 +31,8 @@ from projections.projectors.transitions import (COMPLETED, DETECTED, FAILED, OFF
                           STRIKE_OFF_CONFIRMED)
 
 __all__ = ["BATCHES", "JOBS", "Jobs", "OPEN", "CANCELLED", "FINISHED", "BatchRow", "JobCounts", "batch",
-           "batches", "job_counts", "job_errors", "jobs_done_since", "cancelled_batches", "expired_batches",
+           "batches", "job_counts", "job_errors", "jobs_done_since", "cancelled_batches", "cancelled_open",
+           "expired_batches",
            "open_jobs", "batch_companies", "job_of"]
 
 BATCHES = Table("processing_batches", (
@@ -253,6 +254,12 @@ def jobs_done_since(conn: apsw.Connection, batch_id: str, since: str) -> int:
 def cancelled_batches(conn: apsw.Connection) -> frozenset[str]:
     """Ids of the batches an operator cancelled (the policy queues nothing more for them)."""
     return frozenset(r[0] for r in conn.execute("SELECT id FROM processing_batches WHERE status = 'cancelled'"))
+
+
+def cancelled_open(conn: apsw.Connection) -> list[str]:
+    """Cancelled batches with jobs still open: whose work the policy keeps dropping as it comes."""
+    return [r[0] for r in conn.execute(
+        "SELECT id FROM processing_batches WHERE status = 'cancelled' AND completed_at IS NULL ORDER BY id")]
 
 
 def expired_batches(conn: apsw.Connection, now: str) -> list[str]:

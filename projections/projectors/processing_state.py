@@ -191,3 +191,49 @@ def in_hand(conn: apsw.Connection, numbers: list[str]) -> set[str]:
         "AND (processing_state NOT IN ('completed', 'failed') "
         "     OR (processing_state = 'completed' AND officers_fetched_at IS NOT NULL))",
         (msgspec.json.encode(numbers).decode(),))}
+
+
+class CancelledWork(msgspec.Struct, frozen=True):
+    """A company of a cancelled batch whose work is to be dropped: what to abandon.
+
+    `request_id` is its queued request, else the request its row holds for that step (so the
+    abandonment is the current one), else None (nothing was ever asked: any id will do)."""
+
+    company_number: str
+    batch_id: str
+    kind: str
+    request_id: str | None
+    queued: bool
+
+
+_CANCELLED_WORK = """
+SELECT j.company_number, j.batch_id, s.processing_state, s.status_request_id, s.officers_request_id,
+       (SELECT q.request_id FROM request_queue q WHERE q.company_number = j.company_number
+        AND q.status = 'queued' ORDER BY q.queued_position LIMIT 1),
+       (SELECT q.kind FROM request_queue q WHERE q.company_number = j.company_number
+        AND q.status = 'queued' ORDER BY q.queued_position LIMIT 1)
+FROM processing_batches b
+JOIN batch_jobs j ON j.batch_id = b.id AND j.status IN ('pending', 'processing')
+JOIN company_processing_state s ON s.company_number = j.company_number
+LEFT JOIN companies c ON c.company_number = j.company_number
+WHERE b.id IN (SELECT value FROM json_each(?))
+  AND coalesce(c.data_source, 'stream') = 'bulk'
+  AND NOT EXISTS (SELECT 1 FROM request_queue f WHERE f.company_number = j.company_number AND f.status = 'in_flight')
+ORDER BY j.batch_id, j.sequence
+"""
+
+
+def cancelled_work(conn: apsw.Connection, batch_ids: list[str]) -> list[CancelledWork]:
+    """The work of these batches' open jobs to drop: companies known only from a batch (`bulk`),
+    with a request queued, or waiting for one; nothing in flight (that finishes and is recorded).
+    Stream work (`stream`, `both`) is never a batch's to drop."""
+    out = []
+    for number, batch_id, state, status_rid, officers_rid, queued_rid, queued_kind in conn.execute(
+            _CANCELLED_WORK, (msgspec.json.encode(batch_ids).decode(),)):
+        if queued_rid is not None:
+            out.append(CancelledWork(number, batch_id, queued_kind, queued_rid, True))
+        elif state == "detected":
+            out.append(CancelledWork(number, batch_id, "profile", status_rid, False))
+        elif state == "strike_off_confirmed":
+            out.append(CancelledWork(number, batch_id, "officers", officers_rid, False))
+    return out
