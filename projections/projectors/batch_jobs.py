@@ -32,7 +32,7 @@ from projections.projectors.transitions import (COMPLETED, DETECTED, FAILED, OFF
 
 __all__ = ["BATCHES", "JOBS", "Jobs", "OPEN", "CANCELLED", "FINISHED", "BatchRow", "JobCounts", "batch",
            "batches", "job_counts", "job_errors", "jobs_done_since", "cancelled_batches", "cancelled_open",
-           "expired_batches",
+           "expired_batches", "unfinished_totals",
            "open_jobs", "batch_companies", "job_of"]
 
 BATCHES = Table("processing_batches", (
@@ -268,6 +268,15 @@ def expired_batches(conn: apsw.Connection, now: str) -> list[str]:
     return [r[0] for r in conn.execute(
         f"SELECT id FROM processing_batches WHERE expires_at <= ? AND status IN ({marks}) "
         "AND completed_at IS NOT NULL ORDER BY expires_at, id", (now,))]
+
+
+def unfinished_totals(conn: apsw.Connection) -> tuple[int, int, int]:
+    """(batches not finished, their jobs, their jobs still open): what `status` shows of batches."""
+    row = conn.execute(
+        "SELECT count(*), coalesce(sum(total_jobs), 0), coalesce(sum(total_jobs - coalesce(completed_jobs, 0) "
+        "- coalesce(failed_jobs, 0) - coalesce(cancelled_jobs, 0)), 0) FROM processing_batches "
+        "WHERE completed_at IS NULL").fetchone()
+    return int(row[0]), int(row[1]), int(row[2])
 
 
 def open_jobs(conn: apsw.Connection, batch_id: str) -> list[str]:
