@@ -39,9 +39,12 @@ WINDOW, SLACK = 0.5, 0.2  # the window 600 times shorter than Companies House's 
 
 
 def config(companies: int, limit: int, **kw) -> SimulatorConfig:
+    # The IP limit (2,000 per 5 minutes, against the key's 600) is compressed with the window:
+    # left at 2,000 per 5 real minutes, it would refuse the 2,001st request of a long run.
     base = dict(seed=21, company_count=companies, strike_off_share=0.5, zero_officer_share=0.0,
                 no_officers_link_share=0.0, lagging_counts_share=0.0, filings_only_share=0.0,
-                rate_limit_requests=limit, rate_limit_window=WINDOW, backlog_events=0, events_per_second=15.0)
+                rate_limit_requests=limit, rate_limit_window=WINDOW, ip_limit_requests=limit * 2000 // 600,
+                ip_limit_window=WINDOW, backlog_events=0, events_per_second=15.0)
     base.update(kw)
     return SimulatorConfig(**base)
 
@@ -160,7 +163,7 @@ async def test_a_worker_killed_mid_batch_resumes_without_sending_anything_twice(
     A request caught in flight by a kill is the one exception the ledger allows (its answer was
     lost, so it is recorded as interrupted and asked again): none is here, and the test checks that."""
     limit, window, slack = 20, 1.0, 0.3
-    sim_config = config(240, limit, rate_limit_window=window, events_per_second=2.0)
+    sim_config = config(240, limit, rate_limit_window=window, ip_limit_window=window, events_per_second=2.0)
     path, of_interest = bulk_file(tmp_path / "files", sim_config)
     db = tmp_path / "kill.db"
     assert cli("bulk", path, "--db", db, env=worker_env("http://127.0.0.1:9", db)).returncode == 0
