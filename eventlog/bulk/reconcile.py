@@ -79,13 +79,12 @@ def reconcile(conn: apsw.Connection | None, seen: Seen, watched: frozenset[str])
     return Reconciliation(batch=batch, left=left, in_hand=len(hand), newer=len(newer), gaps=gaps)
 
 
-def decisions(rec: Reconciliation, seen: Seen, *, now: float, expires_days: float,
-              batch_id: str | None = None) -> list[Entry]:
+def decisions(rec: Reconciliation, seen: Seen, *, now: float, expires_days: float) -> list[Entry]:
     """The entries that carry the reconciliation out (after the snapshot's own entry)."""
     out: list[Entry] = []
     day = seen.snapshot_date
     if rec.batch:
-        out.append(BackfillCreated(batch_id=batch_id or uuid.uuid4().hex, name=BATCH_NAME.format(date=day),
+        out.append(BackfillCreated(batch_id=uuid.uuid4().hex, name=BATCH_NAME.format(date=day),
                                    company_numbers=rec.batch, expires_at=from_epoch(now + expires_days * 86400),
                                    of_interest_as_of=day))
     out.extend(CompanyCompleted(company_number=n, reason=reason) for n, reason in rec.left)

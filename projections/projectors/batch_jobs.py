@@ -31,7 +31,7 @@ from projections.projectors.transitions import (COMPLETED, DETECTED, FAILED, OFF
                           STRIKE_OFF_CONFIRMED)
 
 __all__ = ["BATCHES", "JOBS", "Jobs", "OPEN", "CANCELLED", "FINISHED", "BatchRow", "JobCounts", "batch",
-           "batches", "job_counts", "job_errors", "jobs_done_since", "cancelled_batches", "cancelled_open",
+           "batches", "job_counts", "job_errors", "jobs_done_since", "cancelled_open",
            "expired_batches", "unfinished_totals",
            "open_jobs", "batch_companies", "job_of"]
 
@@ -249,11 +249,6 @@ def jobs_done_since(conn: apsw.Connection, batch_id: str, since: str) -> int:
     """Jobs of the batch that finished (completed or failed) at or after `since` (ISO)."""
     return conn.execute("SELECT count(*) FROM batch_jobs WHERE batch_id = ? AND completed_at >= ? "
                         "AND status IN ('completed', 'failed')", (batch_id, since)).fetchone()[0]
-
-
-def cancelled_batches(conn: apsw.Connection) -> frozenset[str]:
-    """Ids of the batches an operator cancelled (the policy queues nothing more for them)."""
-    return frozenset(r[0] for r in conn.execute("SELECT id FROM processing_batches WHERE status = 'cancelled'"))
 
 
 def cancelled_open(conn: apsw.Connection) -> list[str]:
