@@ -213,6 +213,234 @@ def backfill(database_path: str | None, source, name: str | None, expires_days: 
 
 @cli.command()
 @db_option
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--all", "keep_all", is_flag=True,
+              help="Record every company of the snapshot, not only those of interest (slower, and a much "
+                   "larger ledger: see the README).")
+@click.option("--dry-run", is_flag=True, help="Read the files and print what the import would do; append nothing.")
+@click.option("--snapshot-date", default=None, metavar="YYYY-MM-DD",
+              help="The snapshot's date, for files renamed so their name no longer says it.")
+@click.option("--expires-days", type=click.FloatRange(min=0.01), default=30.0, show_default=True,
+              help="Days after which the batch's rows may be cleaned up once it is finished.")
+@known_errors
+def bulk(database_path: str | None, files: tuple[str, ...], keep_all: bool, dry_run: bool,
+         snapshot_date: str | None, expires_days: float) -> None:
+    """Import a Basic Company Data snapshot (ZIP or CSV, whole or in parts) and reconcile.
+
+    Records the companies of interest (INTEREST_FIELD / INTEREST_VALUES) and the
+    snapshot; those not yet done become one batch at LOW priority (stream work
+    always first); companies held as of interest that the snapshot shows are
+    not any more leave the pipeline; a whole snapshot reconciles the stream's
+    gaps before its date. The same file twice imports nothing new.
+
+    \b
+    Example:
+        python cli.py bulk BasicCompanyDataAsOneFile-2024-05-01.zip
+        python cli.py bulk BasicCompanyData-2024-05-01-part*_7.zip --dry-run
+    """
+    from eventlog.commands.bulk import run_bulk
+
+    settings = settings_from(database_path=database_path)
+    progress, close = _bulk_progress()
+    try:
+        report = run_bulk(settings, list(files), keep_all=keep_all, dry_run=dry_run, snapshot_date=snapshot_date,
+                          expires_days=expires_days, on_progress=progress)
+    finally:
+        close()
+    click.echo(render_bulk(report))
+
+
+def _bulk_progress():
+    """The reader's progress as a bar per stage (hashing, reading) on a terminal: bytes, rows/s, ETA."""
+    state: dict[str, Any] = {}
+
+    def close() -> None:
+        if "bar" in state:
+            state.pop("bar").__exit__(None, None, None)
+
+    def progress(p) -> None:
+        if not sys.stderr.isatty():
+            return
+        if state.get("stage") != p.stage:
+            close()
+            state.update(stage=p.stage, done=0, started=time.perf_counter(), text="")
+            state["bar"] = click.progressbar(length=max(p.bytes_total, 1), label=p.stage, file=sys.stderr,
+                                             show_eta=True, show_percent=True, item_show_func=lambda item: item)
+            state["bar"].__enter__()
+        seconds = time.perf_counter() - state["started"]
+        text = (f"{p.rows_read:,} rows ({p.rows_read / seconds:,.0f}/s), {p.rows_kept:,} kept"
+                if p.stage == "reading" and seconds > 0 else p.file)
+        state["bar"].update(p.bytes_done - state["done"], text)
+        state["done"] = p.bytes_done
+
+    return progress, close
+
+
+def render_bulk(report) -> str:
+    """The human lines of `bulk`: what was read, recorded and decided (or would be, dry)."""
+    r = report
+    would = "would be " if r.dry_run else ""
+    lines = [f"dry run: nothing was appended ({r.snapshot_date or 'undated'} snapshot)"] if r.dry_run else []
+    for f in r.already_imported:
+        lines.append(f"{f.file_name}: imported already ({f.imported_at}, ledger position {f.position}, same "
+                     f"SHA-256): not read again")
+    if r.read is None:
+        lines.append("nothing new to import")
+        return "\n".join(lines)
+    read = r.read
+    rate = read.rows_read / r.seconds if r.seconds > 0 else 0.0
+    lines.append(f"snapshot {r.snapshot_date}: {', '.join(r.files)}")
+    kept = "every company recorded (--all)" if r.keep_all else f"{r.of_interest:,} of interest"
+    lines.append(f"read {read.rows_read:,} rows in {r.seconds:.1f} s ({rate:,.0f} rows/s): {kept}")
+    if read.rejected:
+        by_reason = ", ".join(f"{n:,} {why}" for why, n in read.rejected_by_reason.items())
+        lines.append(f"bad rows skipped: {read.rejected:,} ({by_reason}); first:")
+        lines += [f"  {j.file} line {j.line:,}: {j.reason}: {j.excerpt[:80]!r}" for j in read.rejections]
+    for what, words in (("status", read.unknown_statuses), ("category", read.unknown_categories)):
+        for w in words[:5]:
+            lines.append(f"unknown {what} word {w.word!r}: {w.rows:,} rows, first {w.file} line {w.line:,}")
+    if read.parts_missing:
+        lines.append(f"parts not given: {', '.join(map(str, read.parts_missing))} (a partial snapshot: "
+                     "companies missing from it don't leave the pipeline, gaps are not reconciled)")
+    recorded = f"{r.companies_recorded:,} companies {would}recorded"
+    lines.append(recorded + (f" ({r.companies_known:,} already in the ledger)" if r.companies_known else "")
+                 + ("" if r.dry_run else f" in {r.transactions} transactions"))
+    if r.batch_companies:
+        show = "" if r.dry_run else f": `python cli.py batch show {r.batch_id}`"
+        lines.append(f"batch {r.batch_id or '(new)'}: {r.batch_companies:,} companies of interest not yet done "
+                     f"{would}queued at LOW priority (stream work first){show}")
+    else:
+        lines.append("no batch: every company of interest is done or under way already")
+    if r.in_hand or r.newer:
+        lines.append(f"left alone: {r.in_hand:,} done or under way, {r.newer:,} with newer stream or REST data")
+    if r.left:
+        lines.append(f"{r.left:,} companies no longer of interest {would}taken out of the pipeline, e.g.:")
+        lines += [f"  {n}: {why}" for n, why in r.left_examples[:5]]
+    if r.gaps_reconciled:
+        lines.append(f"stream gaps before {r.snapshot_date} {would}marked reconciled")
+    if r.snapshot_position is not None:
+        lines.append(f"snapshot recorded at ledger position {r.snapshot_position}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the batches as JSON.")
+@known_errors
+def batches(database_path: str | None, as_json: bool) -> None:
+    """List the backfill batches, newest first: status, jobs finished, failed.
+
+    \b
+    Example:
+        python cli.py batches
+        python cli.py batch show 3f2a9c
+    """
+    import msgspec
+
+    from eventlog.ops.batch_report import list_batches, render_batches
+
+    settings = settings_from(database_path=database_path)
+    rows = list_batches(settings.database_path)
+    click.echo(msgspec.json.format(msgspec.json.encode(rows), indent=2).decode() if as_json else render_batches(rows))
+
+
+@cli.group()
+def batch() -> None:
+    """Watch or cancel one backfill batch (`batch show ID`, `batch cancel ID`).
+
+    \b
+    Example:
+        python cli.py batch show 3f2a9c --follow
+        python cli.py batch cancel 3f2a9c --reason "wrong list"
+    """
+
+
+@batch.command("show")
+@db_option
+@click.argument("batch_id")
+@click.option("--follow", is_flag=True, help="Keep showing its progress (a live bar on a terminal) until it finishes.")
+@click.option("--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
+              help="Seconds between updates with --follow.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@known_errors
+def batch_show(database_path: str | None, batch_id: str, follow: bool, interval: float, as_json: bool) -> None:
+    """One batch: jobs by status and stage, error codes, ETA from the window's real pace.
+
+    BATCH_ID may be the start of the id (at least 4 characters).
+
+    \b
+    Example:
+        python cli.py batch show 3f2a9c
+        python cli.py batch show 3f2a9c --follow
+    """
+    import msgspec
+
+    from eventlog.ops.batch_report import follow as follow_batch, read_batch, render_batch
+
+    settings = settings_from(database_path=database_path)
+    if not follow:
+        report = read_batch(settings.database_path, settings, batch_id)
+        click.echo(msgspec.json.format(msgspec.json.encode(report), indent=2).decode() if as_json
+                   else render_batch(report))
+        return
+    report = _follow(follow_batch(settings.database_path, settings, batch_id, interval=interval), as_json)
+    click.echo(msgspec.json.format(msgspec.json.encode(report), indent=2).decode() if as_json
+               else render_batch(report))
+
+
+def _follow(reports, quiet: bool):
+    """Draw the reports as a live bar on a terminal (a line per change elsewhere); the last report."""
+    from eventlog.ops.batch_report import eta_text
+
+    bar, shown, last = None, None, None
+    try:
+        for last in reports:
+            b = last.batch
+            if sys.stderr.isatty():
+                if bar is None:
+                    bar = click.progressbar(length=max(b.total_jobs, 1), label=f"batch {b.id[:8]}", file=sys.stderr,
+                                            show_percent=True, show_eta=False, item_show_func=lambda item: item)
+                    bar.__enter__()
+                bar.update(last.done - bar.pos, f"{last.done:,}/{b.total_jobs:,} {b.status}, {eta_text(last)}")
+            elif not quiet and (last.done, b.status) != shown:
+                click.echo(f"{last.generated_at} {b.status}: {last.done:,}/{b.total_jobs:,} jobs finished, "
+                           f"{eta_text(last)}", err=True)
+                shown = (last.done, b.status)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    return last
+
+
+@batch.command("cancel")
+@db_option
+@click.argument("batch_id")
+@click.option("--reason", default="", help="Why, for the ledger.")
+@known_errors
+def batch_cancel(database_path: str | None, batch_id: str, reason: str) -> None:
+    """Cancel a batch: its queued work is dropped, work in flight finishes and is recorded.
+
+    Recorded in the ledger (`batch.cancelled`). Stream work for the same
+    companies goes on.
+
+    \b
+    Example:
+        python cli.py batch cancel 3f2a9c --reason "wrong list"
+    """
+    from eventlog.commands.batches import cancel_batch
+
+    settings = settings_from(database_path=database_path)
+    r = cancel_batch(settings, batch_id, reason)
+    if not r.cancelled:
+        click.echo(f"batch {r.batch_id} is {r.was} already: nothing to cancel")
+        return
+    click.echo(f"batch {r.batch_id} cancelled (ledger position {r.position}): the work of {r.dropped:,} jobs "
+               f"dropped (queued, or not yet sent); {r.still_open:,} jobs still open finish as their work in "
+               "flight (or their stream work) does")
+
+
+@cli.command()
+@db_option
 @click.option("--target", type=click.IntRange(min=1), default=10_000, show_default=True,
               help="Companies with officers needed for READY FOR STREAMING API.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

@@ -2,6 +2,8 @@
 
     ChledgerError
     ├── ConfigError                 a setting is missing or out of range (exit 2)
+    ├── BulkFileError               a bulk snapshot file can't be read at all (exit 2)
+    ├── BatchNotFound               no backfill batch has that id (exit 2)
     ├── DatabaseError               the SQLite file can't be used (exit 2)
     │   ├── NotADatabase            the file is not SQLite, or is corrupt
     │   │   └── LedgerDamaged       pages or rows are damaged: an integrity check failed, a
@@ -33,6 +35,8 @@ from __future__ import annotations
 __all__ = [
     "ChledgerError",
     "ConfigError",
+    "BulkFileError",
+    "BatchNotFound",
     "DatabaseError",
     "NotADatabase",
     "LedgerDamaged",
@@ -65,6 +69,20 @@ class ChledgerError(Exception):
 
 class ConfigError(ChledgerError):
     pass
+
+
+class BulkFileError(ChledgerError):
+    """A bulk snapshot file that can't be read as one; the message names the file and what is wrong.
+
+    Rows that are wrong are not failures: they are counted and reported. What raises is what
+    stops the whole file: not a ZIP, an empty ZIP, a ZIP with no CSV (or several), a header
+    without the columns the reader needs, a compression method Python can't inflate, a ZIP
+    damaged part-way through, part files of different snapshots.
+    """
+
+
+class BatchNotFound(ChledgerError):
+    """`batch show` / `batch cancel` named a batch the database doesn't hold (or no longer does)."""
 
 
 class DatabaseError(ChledgerError):

@@ -19,6 +19,7 @@ __all__ = ["Batch", "COMPANY_PROFILE", "is_final_page", "backfill_numbers"]
 
 COMPANY_PROFILE = "company-profile"
 _MISSING = object()
+_DATA = frozenset(("stream.event", "bulk.company"))  # entries whose profile is `data` (else `body`)
 
 
 class Batch:
@@ -51,12 +52,13 @@ class Batch:
         return number  # type: ignore[return-value]
 
     def profile(self, record: Record) -> Profile | None:
-        """The company profile carried by a stream event's `data` or a profile response's `body`."""
+        """The company profile carried by a stream event's or a bulk row's `data`, or a profile
+        response's `body`."""
         pos = record.position
         found = self._profiles.get(pos, _MISSING)
         if found is _MISSING:
             entry = record.entry
-            raw = entry.data if record.event_type == "stream.event" else entry.body  # type: ignore[attr-defined]
+            raw = entry.data if record.event_type in _DATA else entry.body  # type: ignore[attr-defined]
             found = decode_profile(raw)
             self._profiles[pos] = found
         return found  # type: ignore[return-value]
@@ -64,7 +66,7 @@ class Batch:
     def value(self, record: Record, field: str) -> Any:
         """`data[field]` / `body[field]` of a profile payload (the interest predicate's input)."""
         entry = record.entry
-        raw = entry.data if record.event_type == "stream.event" else entry.body  # type: ignore[attr-defined]
+        raw = entry.data if record.event_type in _DATA else entry.body  # type: ignore[attr-defined]
         return profile_value(raw, self.profile(record), field)
 
     def officer_page(self, record: Record) -> OfficerPage | None:

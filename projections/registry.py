@@ -15,8 +15,8 @@ from typing import Sequence
 
 from eventlog.errors import ProjectionError
 
-from projections.projectors import (companies, officers, processing_state, rate_limit_log, request_queue,
-                                    stream_events_log, stream_metadata)
+from projections.projectors import (bulk_snapshots, companies, officers, processing_state, rate_limit_log,
+                                    request_queue, stream_events_log, stream_metadata)
 
 __all__ = ["PROJECTORS", "NAMES", "select", "owner_of"]
 
@@ -28,6 +28,7 @@ PROJECTORS: tuple[ModuleType, ...] = (
     request_queue,
     stream_metadata,
     stream_events_log,
+    bulk_snapshots,
 )
 NAMES = tuple(p.NAME for p in PROJECTORS)
 

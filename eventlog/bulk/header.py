@@ -12,7 +12,7 @@ import csv
 
 import msgspec
 
-from eventlog.bulk.errors import BulkFileError
+from eventlog.errors import BulkFileError
 
 __all__ = ["COLUMNS", "Columns", "read_header"]
 

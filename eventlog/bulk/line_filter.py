@@ -17,6 +17,10 @@ back to the file's status words, and the raw line is tested on bytes:
 So the bytes test never drops a row of interest and never keeps one wrongly: the parse has the
 last word. An interest on another field (e.g. `type`) has no word to look for, so every line is
 parsed. `interest=None` keeps every company.
+
+`watch` adds companies to keep whatever their status: the ones the ledger holds as of interest,
+whose rows the import needs to see whether they still are. The bytes test then also reads the
+number field (it comes before the status, so it is just as exact) and never skips a watched one.
 """
 
 from __future__ import annotations
@@ -36,10 +40,12 @@ _QUOTE = 34
 
 class LineFilter:
     """`skip(line)`: cheap, on the bytes of one record's line, True only for a line certainly not
-    of interest. `matches(row)`: exact, on the parsed row. `keep_all`: no filtering at all."""
+    of interest (nor watched). `matches(row)`: exact, on the parsed row. `keep_all`: no filtering."""
 
-    def __init__(self, interest: Interest | None) -> None:
+    def __init__(self, interest: Interest | None, watch: frozenset[str] = frozenset()) -> None:
         self.interest = interest
+        self.watch = watch
+        self.watch_bytes = frozenset(n.encode() for n in watch)
         self.keep_all = interest is None
         self.field = interest.field if interest is not None else None
         self.values = frozenset(interest.values) if interest is not None else frozenset()
@@ -54,15 +60,21 @@ class LineFilter:
             self.skip_words = frozenset(word.encode() for word, api in STATUS_WORDS.items()
                                         if api[position] not in self.values)
         self.status_at: int | None = None
+        self.number_at: int | None = None  # set when watching: the number field's position
         self.count = 0
 
     def bind(self, columns: Columns) -> bool:
         """Fix the status column for one file; False when the bytes test can't be used on it
         (keeping all, an interest the status doesn't decide, or the status in the first or last
-        column, where a quote or line ending sticks to it)."""
+        column, where a quote or line ending sticks to it; when watching, a number column that
+        doesn't come before the status)."""
         at = columns.at("CompanyStatus")
         usable = bool(self.skip_words) and at is not None and 0 < at < columns.count - 1
+        number = columns.at("CompanyNumber")
+        if self.watch and (number is None or at is None or number >= at):
+            usable = False
         self.status_at = at if usable else None
+        self.number_at = number if usable and self.watch else None
         self.count = columns.count
         return usable
 
@@ -78,9 +90,15 @@ class LineFilter:
         prefix = len(line) - len(parts[-1])
         if line.count(b'"', 0, prefix) != 2 * k + 3:
             return False
+        if self.number_at is not None and parts[self.number_at].lstrip(b'"') in self.watch_bytes:
+            return False
         return parts[k] in self.skip_words
 
     def matches(self, row: BulkCompany) -> bool:
         if self.keep_all:
             return True
-        return getattr(row, self.field) in self.values  # type: ignore[arg-type]
+        return getattr(row, self.field) in self.values or row.company_number in self.watch  # type: ignore[arg-type]
+
+    def of_interest(self, row: BulkCompany) -> bool:
+        """The interest setting alone (watched rows are kept but may not be of interest)."""
+        return self.keep_all if self.field is None else getattr(row, self.field) in self.values

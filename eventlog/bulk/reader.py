@@ -29,7 +29,7 @@ from typing import Callable, Iterable, Iterator
 from eventlog.ledger.entries import Interest
 
 from eventlog.bulk.company import BulkCompany
-from eventlog.bulk.errors import BulkFileError
+from eventlog.errors import BulkFileError
 from eventlog.bulk.header import Columns
 from eventlog.bulk.line_filter import LineFilter
 from eventlog.bulk.records import RecordStream
@@ -65,11 +65,13 @@ class SnapshotReader:
     `interest`: keep the rows whose field is one of its values; None keeps every company.
     `on_progress`: called about once per MiB, in the hashing stage and the reading stage.
     `snapshot_date`: for files renamed so their name no longer says it (ISO date).
+    `watch`: company numbers whose rows are kept whatever their status (see `LineFilter`).
     """
 
     def __init__(self, paths: Iterable[str | Path], interest: Interest | None, *,
-                 on_progress: ProgressCallback | None = None, snapshot_date: str | None = None) -> None:
-        self.filter = LineFilter(interest)
+                 on_progress: ProgressCallback | None = None, snapshot_date: str | None = None,
+                 watch: frozenset[str] = frozenset()) -> None:
+        self.filter = LineFilter(interest, watch)
         self.on_progress = on_progress
         paths = list(paths)
         if not paths:

@@ -20,7 +20,7 @@ import csv
 from typing import Callable, Iterator
 
 from eventlog.bulk.company import BulkCompany, RowParser
-from eventlog.bulk.errors import BulkFileError
+from eventlog.errors import BulkFileError
 from eventlog.bulk.header import Columns
 from eventlog.bulk.line_filter import LineFilter
 from eventlog.bulk.report import FileReport, Rejection, SnapshotReport, count_word
@@ -186,6 +186,7 @@ class RecordStream:
         test = self.filter.bind(self.columns)
         k = self.filter.status_at or 0
         splits, regular, skip_words = k + 1, 2 * k + 3, self.filter.skip_words
+        n, watched = self.filter.number_at, self.filter.watch_bytes
         skipped = 0  # lines ruled out by bytes alone, added to the counts once per chunk
 
         # The header was checked when the file was inspected: skip its line.
@@ -231,7 +232,8 @@ class RecordStream:
                         prefix = len(line) - len(parts[-1])
                         prefix_quotes = line.count(b'"', 0, prefix)
                         quotes = prefix_quotes + line.count(b'"', prefix)
-                        if not quotes & 1 and prefix_quotes == regular and parts[k] in skip_words:
+                        if not quotes & 1 and prefix_quotes == regular and parts[k] in skip_words and (
+                                n is None or parts[n].lstrip(b'"') not in watched):
                             skipped += 1
                             continue
                     else:

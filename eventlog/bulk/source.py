@@ -24,7 +24,7 @@ from typing import BinaryIO, Callable, Iterator
 
 import msgspec
 
-from eventlog.bulk.errors import BulkFileError
+from eventlog.errors import BulkFileError
 from eventlog.bulk.header import Columns, read_header
 
 __all__ = ["SnapshotName", "SnapshotFile", "parse_snapshot_name", "inspect", "open_csv", "CHUNK", "READ_ERRORS"]

@@ -40,6 +40,11 @@ __all__ = [
     "EmergencyStopped",
     "StreamGapsReconciled",
     "PersonForgotten",
+    "BulkFile",
+    "BulkCompanyRecorded",
+    "BulkSnapshotImported",
+    "BatchCancelled",
+    "BatchesExpired",
     "AnyEntry",
     "ENTRY_TYPES",
     "encode",
@@ -227,6 +232,9 @@ class BackfillCreated(Entry, frozen=True, tag="backfill.created"):
     name: str
     company_numbers: list[str]
     expires_at: str
+    # Set when a bulk snapshot showed every listed company of interest on this date (ISO): that
+    # is their status, fetched, so they go straight to their officers with no status call.
+    of_interest_as_of: str | None = None
 
 
 # --- the worker ------------------------------------------------------------------
@@ -276,6 +284,64 @@ class PersonForgotten(Entry, frozen=True, tag="person.forgotten"):
     key_deleted: bool = True
 
 
+# --- the bulk snapshot and batches -------------------------------------------------------------
+
+
+class BulkFile(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One file of a bulk snapshot as imported: what identifies it, and what it held."""
+
+    name: str
+    sha256: str
+    size: int
+    rows_read: int
+    rows_kept: int
+    rejected: int = 0
+    part: int | None = None
+    parts: int | None = None
+
+
+class BulkCompanyRecorded(Entry, frozen=True, tag="bulk.company"):
+    """One company's row of a bulk snapshot, as a company profile (the REST API's field names,
+    absent values left out). event_id `bulk:<snapshot_date>:<company_number>`, so a snapshot
+    read twice records each company once."""
+
+    company_number: str
+    snapshot_date: str  # ISO date: the register as of that day, which orders it against the stream
+    data: msgspec.Raw = NULL
+
+
+class BulkSnapshotImported(Entry, frozen=True, tag="bulk.snapshot"):
+    """A bulk snapshot read to its end. Appended only then, after its companies: a read cut short
+    leaves no snapshot entry, so the same files can be imported again. Its files' SHA-256s make
+    a second import of the same file a no-op."""
+
+    snapshot_date: str | None
+    files: list[BulkFile]
+    rows_read: int
+    rows_kept: int  # rows of interest (every row with `interest` None)
+    rejected: int
+    companies_recorded: int  # bulk.company entries new to the ledger
+    whole: bool  # every part of the snapshot was read in this import
+    interest: Interest | None = None  # None: every company was recorded (`bulk --all`)
+    rejected_by_reason: dict[str, int] = {}
+
+
+class BatchCancelled(Entry, frozen=True, tag="batch.cancelled"):
+    """An operator cancelled a backfill batch: its queued work is abandoned in the same
+    transaction (`request.abandoned`, CANCELLED); requests already in flight finish and are
+    recorded, and nothing more is queued for the batch's own companies."""
+
+    batch_id: str
+    reason: str = ""
+
+
+class BatchesExpired(Entry, frozen=True, tag="batch.expired"):
+    """Finished batches whose `expires_at` has passed: their rows leave `processing_batches`
+    and `batch_jobs`. The ledger keeps every entry about them."""
+
+    batch_ids: list[str]
+
+
 AnyEntry = Union[
     StreamEvent,
     StreamLineRejected,
@@ -295,6 +361,10 @@ AnyEntry = Union[
     EmergencyStopped,
     StreamGapsReconciled,
     PersonForgotten,
+    BulkCompanyRecorded,
+    BulkSnapshotImported,
+    BatchCancelled,
+    BatchesExpired,
 ]
 
 ENTRY_TYPES: dict[str, type[Entry]] = {

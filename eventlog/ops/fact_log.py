@@ -147,6 +147,14 @@ class LedgerLog:
         elif t == "backfill.created":
             _worker.info(t, extra={**ids, "batch_id": e.batch_id, "name": e.name,
                                    "companies": len(e.company_numbers), "expires_at": e.expires_at})
+        elif t == "bulk.snapshot":
+            _worker.info(t, extra={**ids, "snapshot_date": e.snapshot_date, "files": [f.name for f in e.files],
+                                   "rows_read": e.rows_read, "rows_kept": e.rows_kept, "rejected": e.rejected,
+                                   "companies_recorded": e.companies_recorded, "whole": e.whole})
+        elif t == "batch.cancelled":
+            _worker.info(t, extra={**ids, "batch_id": e.batch_id, "reason": e.reason})
+        elif t == "batch.expired":
+            _worker.info(t, extra={**ids, "batch_ids": e.batch_ids})
         # stream.connected / disconnected / gap: eventlog.worker.stream.client logs them as it appends them.
 
     # --- helpers ---------------------------------------------------------------------

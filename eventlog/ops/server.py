@@ -8,7 +8,9 @@ and company data, and nothing here asks for a password.
               200 and JSON when all pass, 503 and JSON naming the failed ones
     /metrics  Prometheus text format (metrics.py)
     /         the status page (status_page.py), kept live by
-    /events   server-sent events with ledger positions as ids (live.py)
+    /events   server-sent events with ledger positions as ids (sse.py)
+    /batches/{id}/events
+              one batch's progress, server-sent events with ledger positions as ids (batch_feed.py)
 
 Reads go through a `Probe` on a read-only connection of its own, never the
 worker's, so nothing here can hold or wait on the worker's write transaction.
@@ -22,6 +24,7 @@ import msgspec
 from aiohttp import web
 
 from eventlog.errors import ConfigError
+from eventlog.ops.batch_feed import BatchFeed
 from eventlog.ops.sse import LiveFeed
 from eventlog.ops.metrics import CONTENT_TYPE_LATEST, metrics_registry, render_metrics
 from eventlog.ops.probe import DEFAULT_MEMORY_LIMIT_MB, DEFAULT_STUCK_AFTER, HealthReport, Probe, WorkerView
@@ -30,7 +33,7 @@ from eventlog.ops.status_page import render_page
 __all__ = ["HealthServer", "WorkerView", "HealthReport", "build_app"]
 
 
-def build_app(probe: Probe, feed: LiveFeed) -> web.Application:
+def build_app(probe: Probe, feed: LiveFeed, batch_feed: BatchFeed) -> web.Application:
     registry = metrics_registry(probe)
 
     async def health(request: web.Request) -> web.Response:
@@ -52,6 +55,7 @@ def build_app(probe: Probe, feed: LiveFeed) -> web.Application:
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/events", feed.handle)
+    app.router.add_get("/batches/{batch_id}/events", batch_feed.handle)
     app.router.add_get("/", page)
     return app
 
@@ -73,6 +77,7 @@ class HealthServer:
                                   retry_ms=retry_ms, recent=recent)
         self.probe: Probe | None = None
         self.feed: LiveFeed | None = None
+        self.batch_feed: BatchFeed | None = None
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
 
@@ -84,7 +89,10 @@ class HealthServer:
         self._closing.clear()
         self.probe = Probe(self.view, **self._options)  # type: ignore[arg-type]
         self.feed = LiveFeed(self.probe, self._closing, **self._feed_options)  # type: ignore[arg-type]
-        self._runner = web.AppRunner(build_app(self.probe, self.feed), access_log=None,
+        o = self._feed_options
+        self.batch_feed = BatchFeed(self.probe, self._closing, poll_interval=o["poll_interval"],  # type: ignore[arg-type]
+                                    snapshot_interval=o["snapshot_interval"], retry_ms=o["retry_ms"])  # type: ignore[arg-type]
+        self._runner = web.AppRunner(build_app(self.probe, self.feed, self.batch_feed), access_log=None,
                                     shutdown_timeout=2.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.requested_port)
@@ -100,8 +108,9 @@ class HealthServer:
     async def stop(self) -> None:
         """End the event streams first, so the runner's shutdown doesn't wait on them."""
         self._closing.set()
-        if self.feed is not None:
-            self.feed.drop_clients()
+        for feed in (self.feed, self.batch_feed):
+            if feed is not None:
+                feed.drop_clients()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

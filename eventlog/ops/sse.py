@@ -27,9 +27,11 @@ from aiohttp import web
 from aiohttp_sse import sse_response
 
 from eventlog.ops.probe import Probe
+from projections.projectors import batch_jobs
 
 __all__ = ["LiveFeed", "entry_message", "summarise"]
 
+_BATCHES_SHOWN = 10  # the newest batches on the status page
 _SKIP = frozenset({"type", "data", "body", "company_numbers", "company_number"})
 
 
@@ -109,7 +111,11 @@ class LiveFeed:
                     "reconnects": s.reconnects, "events": s.events,
                     "last_timepoint": s.last_timepoint, "last_published_at": s.last_published_at}
                    for s in p.streams()]
-        return {"health": p.health(), "streams": streams, "status": p.status(),
+        batches = [{"id": b.id, "name": b.name, "status": b.status, "total_jobs": b.total_jobs,
+                    "completed_jobs": b.completed_jobs, "failed_jobs": b.failed_jobs,
+                    "cancelled_jobs": b.cancelled_jobs, "open_jobs": b.open_jobs}
+                   for b in batch_jobs.batches(p.conn)[:_BATCHES_SHOWN]]
+        return {"health": p.health(), "streams": streams, "status": p.status(), "batches": batches,
                 "read_timeout": p.settings.read_timeout}
 
     # --- the handler -------------------------------------------------------------------

@@ -3,7 +3,9 @@
 The first snapshot is embedded in the page, so it shows something before any
 event arrives; after that `/events` (live.py) keeps it current: `entry` events
 prepend ledger rows (deduplicated by position, so a resume that overlaps
-does no harm), `status` events redraw connection, window, queue and progress.
+does no harm), `status` events redraw connection, window, queue, progress and
+the newest backfill batches (each with its own event stream at
+`/batches/<id>/events`).
 All text goes in through `textContent`, never `innerHTML`: company names and
 error messages come from outside.
 """
@@ -40,6 +42,7 @@ td:nth-child(-n+4) { white-space: nowrap; }
   <div id="window"></div><div id="cooldown" class="bad"></div></section>
 <section><h2>Queue</h2><div id="queue"></div></section>
 <section><h2>Progress</h2><div id="progress"></div><div id="officers"></div></section>
+<section><h2>Batches</h2><div id="batches"></div></section>
 <h2>Recent ledger entries <span id="head" class="muted"></span></h2>
 <table><thead><tr><th>#</th><th>type</th><th>company</th><th>received</th><th>detail</th></tr></thead>
 <tbody id="entries"></tbody></table>
@@ -79,6 +82,13 @@ function showStatus(snap) {
   text("officers", st.companies_with_officers + " / " + st.target + " companies with officers" +
     (st.ready ? " — READY FOR STREAMING API" : ""), st.ready ? "ok" : "");
   text("head", "(head " + st.ledger_head + ")");
+  const batches = snap.batches || [];
+  lines("batches", batches.length ? batches.map((b) => {
+    const done = b.completed_jobs + b.failed_jobs + b.cancelled_jobs;
+    return [b.name + ": " + b.status + ", " + done + " / " + b.total_jobs + " jobs" +
+            (b.failed_jobs ? " (" + b.failed_jobs + " failed)" : ""),
+            b.status === "completed" ? "ok" : (b.status === "failed" || b.status === "partial") ? "bad" : ""];
+  }) : [["no batches", "muted"]]);
 }
 function addEntry(e) {
   const body = $("entries");

@@ -22,7 +22,7 @@ from eventlog.ledger.disk import DiskReport, measure
 from eventlog.errors import DatabaseError
 from eventlog.worker.limiter import SlidingWindowLimiter
 from eventlog.ledger.schema import current_version, latest_version
-from projections.projectors import companies, officers, processing_state, rate_limit_log, stream_metadata
+from projections.projectors import batch_jobs, companies, officers, processing_state, rate_limit_log, stream_metadata
 from projections.projectors.request_queue import depth_by_priority
 from eventlog.config.settings import Settings, load_settings
 
@@ -75,8 +75,13 @@ class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
     responses_403: int
     requests_sent: int | None = None  # detail only
     calls_per_completed: float | None = None  # detail only
-    status_calls_saved: int | None = None  # detail only: status taken from the stream event
+    status_calls_saved: int | None = None  # detail only: status taken from a stream event or a bulk snapshot
     disk: DiskReport | None = None  # room left beside the database (None for an unnamed database)
+    # backfill batches not finished (a bulk snapshot's, a backfill list's): their companies count
+    # towards the target like the stream's once their officers are in
+    batches_unfinished: int = 0
+    batch_jobs: int = 0
+    batch_jobs_open: int = 0
 
 
 def _one(conn: apsw.Connection, sql: str, args: tuple = ()) -> object:
@@ -118,6 +123,7 @@ def collect_status(conn: apsw.Connection, settings: Settings, now: float, *,
         by_status = rate_limit_log.refusal_counts(conn)
         head = int(_one(conn, "SELECT max(id) FROM event_log") or 0)
         disk = measure(conn, conn.filename, now, settings.disk_reserve_bytes) if conn.filename else None
+        unfinished, jobs_total, jobs_open = batch_jobs.unfinished_totals(conn)
         sent = per_company = saved = None
         if detail:
             sent = rate_limit_log.total_sends(conn)
@@ -150,6 +156,9 @@ def collect_status(conn: apsw.Connection, settings: Settings, now: float, *,
         calls_per_completed=per_company,
         status_calls_saved=saved,
         disk=disk,
+        batches_unfinished=unfinished,
+        batch_jobs=jobs_total,
+        batch_jobs_open=jobs_open,
     )
 
 
@@ -187,6 +196,9 @@ def render_status(report: StatusReport) -> str:
         window += f", cooling down until {r.cooldown_until}"
     lines.append(window)
     lines.append("queue        " + " | ".join(f"{p} {n}" for p, n in r.queue.items()))
+    if r.batches_unfinished:
+        lines.append(f"batches      {r.batches_unfinished} under way: {r.batch_jobs - r.batch_jobs_open} of "
+                     f"{r.batch_jobs} jobs finished (`python cli.py batches`)")
     lines.append(f"last event   {r.last_event_published_at or '-'} published,"
                  f" {r.last_event_received_at or '-'} received ({_lag(r.stream_lag_seconds)})")
     for s in r.streams:
@@ -196,7 +208,7 @@ def render_status(report: StatusReport) -> str:
     if r.requests_sent is not None:
         per = f"{r.calls_per_completed:.2f}" if r.calls_per_completed is not None else "-"
         lines.append(f"calls        {r.requests_sent} sent | {per} per completed company"
-                     f" | {r.status_calls_saved} status calls saved by the stream")
+                     f" | {r.status_calls_saved} status calls saved by the stream or a snapshot")
     lines.append(f"429s         {r.responses_429} (403s {r.responses_403})")
     if r.disk is not None:
         lines.append(f"disk         {r.disk.describe()}")

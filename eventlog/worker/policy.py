@@ -5,6 +5,10 @@ are idempotent: a sweep appends nothing for work already queued, so running
 one at every start-up repairs a crash between a fact and its consequence.
 Decisions (retry, give up, complete without a call) become ledger entries, so
 projectors only follow facts and replay needs no settings.
+
+Batches: the work of a cancelled batch's own companies is abandoned (CANCELLED)
+as it comes due, never queued; finished batches past their `expires_at` are
+expired (their rows leave the tables; the ledger keeps them).
 """
 
 from __future__ import annotations
@@ -19,17 +23,19 @@ from eventlog.clock import from_epoch, to_epoch
 from eventlog.ledger.entries import (
     HIGH,
     LOW,
+    BatchesExpired,
     CompanyCompleted,
     Entry,
     RequestAbandoned,
     RequestQueued,
     TransportError,
 )
-from projections.projectors import processing_state
+from projections.projectors import batch_jobs, processing_state
 from projections.projectors.request_queue import QueueItem, in_flight
 from eventlog.config.settings import Settings
 
-__all__ = ["sweep", "recover_in_flight", "retry_or_abandon", "new_request_id", "valid_company_number"]
+__all__ = ["sweep", "recover_in_flight", "retry_or_abandon", "new_request_id", "valid_company_number",
+           "drop_cancelled"]
 
 _VALID = re.compile(r"^[A-Z0-9]{8}$")
 
@@ -47,10 +53,25 @@ def _priority(data_source: str) -> int:
     return LOW if data_source == "bulk" else HIGH
 
 
+def drop_cancelled(conn: apsw.Connection, batch_ids: list[str]) -> list[Entry]:
+    """Abandon (CANCELLED) the queued or due work of these cancelled batches' own companies."""
+    return [RequestAbandoned(request_id=w.request_id or f"cancelled-{w.batch_id}-{w.company_number}",
+                             kind=w.kind, company_number=w.company_number, error_code=batch_jobs.CANCELLED,
+                             reason=f"batch {w.batch_id} cancelled" + ("" if w.queued else " before this step"))
+            for w in processing_state.cancelled_work(conn, batch_ids)]
+
+
 def sweep(conn: apsw.Connection, settings: Settings, now: float) -> list[Entry]:
     """Everything the projections say should happen next and isn't queued yet."""
     out: list[Entry] = []
+    cancelled = batch_jobs.cancelled_open(conn)
+    dropped: set[str] = set()
+    if cancelled:
+        out.extend(drop_cancelled(conn, cancelled))
+        dropped = {e.company_number for e in out}  # type: ignore[attr-defined]
     for number, source, batch_id in processing_state.needing_status(conn):
+        if number in dropped:
+            continue
         if not valid_company_number(number):
             out.append(RequestAbandoned(request_id=f"invalid-{number}", kind="profile",
                                         company_number=number, error_code="BAD_COMPANY_NUMBER",
@@ -61,6 +82,8 @@ def sweep(conn: apsw.Connection, settings: Settings, now: float) -> list[Entry]:
                                  cause="status unknown", batch_id=batch_id))
     max_age = settings.officers_max_age_days * 86400.0
     for number, source, fetched_at, batch_id in processing_state.needing_officers(conn):
+        if number in dropped:
+            continue
         if fetched_at and now - to_epoch(fetched_at) < max_age:
             out.append(CompanyCompleted(
                 company_number=number,
@@ -69,6 +92,9 @@ def sweep(conn: apsw.Connection, settings: Settings, now: float) -> list[Entry]:
         out.append(RequestQueued(request_id=new_request_id("officers", number), kind="officers",
                                  company_number=number, priority=_priority(source),
                                  cause="of interest", batch_id=batch_id))
+    expired = batch_jobs.expired_batches(conn, from_epoch(now))
+    if expired:
+        out.append(BatchesExpired(batch_ids=expired))
     return out
 
 

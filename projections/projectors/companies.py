@@ -7,11 +7,21 @@ timepoints go to the later entry in the ledger (received later). A 200 profile
 response is the company as it was when it was received, so it always applies
 (and never touches the stream columns).
 
-`data_source` says where the row's facts came from: `stream`, `bulk` (a backfill
-list, or a REST fetch for a company the stream never mentioned), `both` once a
-bulk row has been seen on the stream. A stub row (number only, `bulk`) is
-created for a company that first appears in a backfill or a queued request,
-because `company_processing_state` refers to it.
+A bulk snapshot's row (`bulk.company`) is the company as it stood on the
+snapshot's date. It applies only where the row holds nothing newer: no stream
+event published on or after that day, no REST profile received on or after it,
+no later snapshot. Once applied, its date (`bulk_snapshot_date`) holds off stream
+events published before that day, just as a higher timepoint holds off a lower
+one. What the file doesn't say never blanks out what the row has: the file has
+no etag, some categories have no API type, an unknown status word gives no
+status, so those columns keep their values (a known status word does set
+`company_status_detail`, to nothing when the word has no detail).
+
+`data_source` says where the row's facts came from: `stream`, `bulk` (a bulk
+snapshot or backfill list, or a REST fetch for a company the stream never
+mentioned), `both` once a company has been seen in both. A stub row (number
+only, `bulk`) is created for a company that first appears in a backfill or a
+queued request, because `company_processing_state` refers to it.
 
 Every rule is in the upsert itself (SQL evaluates each SET against the row as it
 was), so the projector never reads the table: one parameter tuple per entry, run
@@ -29,7 +39,7 @@ from projections.payloads import Profile, raw_text
 from projections.rows import Statements
 
 NAME = "companies"
-VERSION = 1
+VERSION = 2
 TABLES = ("companies",)
 LOOKUP_INDEXES: tuple[str, ...] = ()
 
@@ -37,7 +47,8 @@ _PROFILE = ("company_name", "company_status", "company_status_detail", "company_
             "date_of_creation", "registered_office_address", "sic_codes", "etag")
 _STREAM = ("deleted", "stream_last_updated", "stream_event_id", "stream_event_type", "stream_timepoint",
            "stream_processing_status", "stream_status", "stream_metadata")
-_NEWER = "(companies.stream_timepoint IS NULL OR excluded.stream_timepoint >= companies.stream_timepoint)"
+_NEWER = ("(companies.stream_timepoint IS NULL OR excluded.stream_timepoint >= companies.stream_timepoint) "
+          "AND (companies.bulk_snapshot_date IS NULL OR excluded.stream_last_updated >= companies.bulk_snapshot_date)")
 
 
 def _stream_sql(with_profile: bool) -> str:
@@ -56,6 +67,24 @@ _REST = (f"INSERT INTO companies(company_number, {', '.join(_PROFILE)}, rest_fet
          f"VALUES ({', '.join('?' * (len(_PROFILE) + 3))}) ON CONFLICT(company_number) DO UPDATE SET "
          + ", ".join(f"{c} = excluded.{c}" for c in _PROFILE)
          + ", deleted = 0, rest_fetched_at = excluded.rest_fetched_at, updated_at = excluded.updated_at")
+
+# A snapshot's row applies where nothing newer is held (string order is time order: ISO dates and
+# times, and a day sorts before every time of that day).
+_FRESHER = ("(companies.stream_last_updated IS NULL OR companies.stream_last_updated < excluded.bulk_snapshot_date) "
+            "AND (companies.rest_fetched_at IS NULL OR companies.rest_fetched_at < excluded.bulk_snapshot_date) "
+            "AND (companies.bulk_snapshot_date IS NULL OR excluded.bulk_snapshot_date >= companies.bulk_snapshot_date)")
+_BULK_KEPT = ("company_name", "company_status", "company_type", "jurisdiction", "date_of_creation",
+              "registered_office_address", "sic_codes")  # absent in the file: the row keeps its value
+_BULK = (f"INSERT INTO companies(company_number, {', '.join(_BULK_KEPT)}, company_status_detail, data_source, "
+         f"bulk_snapshot_date, updated_at) VALUES ({', '.join('?' * (len(_BULK_KEPT) + 2))}, 'bulk', ?, ?) "
+         "ON CONFLICT(company_number) DO UPDATE SET "
+         + ", ".join(f"{c} = iif({_FRESHER}, coalesce(excluded.{c}, companies.{c}), companies.{c})"
+                     for c in _BULK_KEPT)
+         + f", company_status_detail = iif({_FRESHER} AND excluded.company_status IS NOT NULL, "
+           "excluded.company_status_detail, companies.company_status_detail)"
+         + f", bulk_snapshot_date = iif({_FRESHER}, excluded.bulk_snapshot_date, companies.bulk_snapshot_date)"
+         + ", data_source = iif(companies.data_source = 'stream', 'both', companies.data_source)"
+         + ", updated_at = excluded.updated_at")
 _STUB = "INSERT INTO companies(company_number, updated_at) VALUES (?, ?) ON CONFLICT(company_number) DO NOTHING"
 
 
@@ -104,6 +133,13 @@ def apply(conn: apsw.Connection, batch: Batch) -> None:
                 profile = batch.profile(r)
                 if number and profile is not None:
                     sql.add(_REST, (number,) + _profile_values(profile) + (r.received_at, r.received_at))
+        elif t == "bulk.company":
+            number = batch.company(r)
+            p = batch.profile(r)
+            if number and p is not None:
+                sql.add(_BULK, (number, p.company_name, p.company_status, p.type, p.jurisdiction,
+                                p.date_of_creation, raw_text(p.registered_office_address), raw_text(p.sic_codes),
+                                p.company_status_detail, r.entry.snapshot_date, r.received_at))  # type: ignore[attr-defined]
         elif t == "request.queued":
             number = batch.company(r)
             if number:
@@ -120,3 +156,12 @@ def apply(conn: apsw.Connection, batch: Batch) -> None:
 def latest_stream_update(conn: apsw.Connection) -> str | None:
     """The newest `published_at` of a stream event applied to a company (the stream's lag)."""
     return conn.execute("SELECT max(stream_last_updated) FROM companies").fetchone()[0]
+
+
+def newer_than(conn: apsw.Connection, numbers: list[str], day: str) -> set[str]:
+    """Those of `numbers` whose row holds a stream event published, or a REST profile received,
+    on or after `day` (ISO date): what a snapshot of that day must not override."""
+    return {r[0] for r in conn.execute(
+        "SELECT company_number FROM companies WHERE company_number IN (SELECT value FROM json_each(?)) "
+        "AND (stream_last_updated >= ? OR rest_fetched_at >= ?)",
+        (msgspec.json.encode(numbers).decode(), day, day))}

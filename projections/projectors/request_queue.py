@@ -7,6 +7,9 @@
     request.rate_limited    → 'queued' again, not before the cooldown: the same request is sent later
     request.transport_error → gone (a retry is a new request, queued by the policy)
     request.abandoned       → gone
+    company.completed       → the company's requests still only queued are gone (it left the
+                              pipeline without them: e.g. a bulk snapshot showed it no longer of
+                              interest); one in flight finishes and is recorded
 
 Writes don't read the queue, so they run as ordered `executemany` runs.
 
@@ -28,7 +31,7 @@ from projections.records import Batch, is_final_page
 from projections.rows import Statements
 
 NAME = "request_queue"
-VERSION = 1
+VERSION = 2
 TABLES = ("request_queue",)
 LOOKUP_INDEXES: tuple[str, ...] = ()
 
@@ -43,8 +46,9 @@ _QUEUE = (
 _SENT = "UPDATE request_queue SET status = 'in_flight' WHERE request_id = ?"
 _REQUEUE = "UPDATE request_queue SET status = 'queued', not_before = ? WHERE request_id = ?"
 _DONE = "DELETE FROM request_queue WHERE request_id = ?"
+_LEFT = "DELETE FROM request_queue WHERE company_number = ? AND status = 'queued'"
 _TYPES = frozenset(("request.queued", "request.sent", "response.received", "request.rate_limited",
-                    "request.transport_error", "request.abandoned"))
+                    "request.transport_error", "request.abandoned", "company.completed"))
 
 
 def apply(conn: apsw.Connection, batch: Batch) -> None:
@@ -54,7 +58,9 @@ def apply(conn: apsw.Connection, batch: Batch) -> None:
         if t not in _TYPES:
             continue
         e = r.entry
-        if t == "request.queued":
+        if t == "company.completed":
+            sql.add(_LEFT, (batch.company(r) or e.company_number,))
+        elif t == "request.queued":
             sql.add(_QUEUE, (e.request_id, batch.company(r) or e.company_number, e.kind, e.priority,
                              e.attempt, e.not_before, r.received_at, r.position, e.cause, e.batch_id))
         elif t == "request.sent":

@@ -27,6 +27,7 @@ from projections.records import COMPANY_PROFILE, Batch, is_final_page
 __all__ = [
     "DETECTED", "STATUS_QUEUED", "STATUS_FETCHED", "STRIKE_OFF_CONFIRMED", "OFFICERS_QUEUED",
     "OFFICERS_FETCHED", "COMPLETED", "FAILED", "STATES", "STEPS", "creates_row", "new_row",
+    "confirm_of_interest",
 ]
 
 DETECTED = "detected"
@@ -61,6 +62,17 @@ def creates_row(record: Record) -> bool:
         e = record.entry
         return e.resource_kind == COMPANY_PROFILE and e.change != "deleted"  # type: ignore[attr-defined]
     return t == "request.queued"
+
+
+def confirm_of_interest(row: Row, at: str) -> bool:
+    """A bulk snapshot showed the company of interest: that is its status, fetched, as a stream
+    event carrying it would be. Only a row not waiting on a request of ours moves; True if it did."""
+    if row["processing_state"] not in _SETTLED:
+        return False
+    row["processing_state"] = STRIKE_OFF_CONFIRMED
+    row["status_fetched_at"] = at
+    row["updated_at"] = at
+    return True
 
 
 def _complete(row: Row, at: str) -> None:

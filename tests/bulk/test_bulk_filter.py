@@ -202,3 +202,25 @@ def test_a_line_skipped_on_bytes_never_parses_to_a_row_of_interest(record):
         f.bind(columns)
         if f.skip(raw):
             assert not any(f.matches(r) for r in parsed), (interest, record)
+
+
+def test_watched_companies_are_kept_whatever_their_status_and_the_rest_still_skipped(tmp_path: Path):
+    """The import watches the companies the ledger holds as of interest, to see if they still are."""
+    made = write_synthetic(tmp_path / "BasicCompanyDataAsOneFile-2024-01-01.zip", 5_000, seed=3)
+    everything, _ = read_snapshot([made.path], None)
+    watch = frozenset(r.company_number for r in everything[:200:7] if r.company_status_detail is None)
+    assert len(watch) > 10
+    reader = SnapshotReader([made.path], Interest(), watch=watch)
+    kept = list(reader)
+    f = LineFilter(Interest(), watch)
+    assert kept == [r for r in everything if f.matches(r)]
+    assert watch <= {r.company_number for r in kept}
+    assert reader.report.rows_parsed < 0.1 * 5_000  # the bytes test still decides the rest
+    columns = read_header(HEADER.encode(), "header")
+    assert f.bind(columns) and f.number_at == 1
+    plain = line(fields(CompanyNumber="01234567", CompanyStatus="Active")).encode()
+    unwatched = LineFilter(Interest())
+    assert unwatched.bind(columns) and unwatched.skip(plain)
+    watching = LineFilter(Interest(), frozenset({"01234567"}))
+    watching.bind(columns)
+    assert not watching.skip(plain)

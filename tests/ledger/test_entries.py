@@ -22,6 +22,11 @@ from eventlog.ledger import entries as entries_module
 from eventlog.ledger.entries import (
     ENTRY_TYPES,
     AnyEntry,
+    BatchCancelled,
+    BatchesExpired,
+    BulkCompanyRecorded,
+    BulkFile,
+    BulkSnapshotImported,
     PersonForgotten,
     StreamGapsReconciled,
     BackfillCreated,
@@ -82,6 +87,17 @@ EXAMPLES: dict[str, Entry] = {e.__struct_config__.tag: e for e in [
     StreamGapsReconciled(snapshot_date="2023-11-01", snapshot="BasicCompanyDataAsOneFile-2023-11-01.zip",
                          stream="companies"),
     PersonForgotten(subject="officer:abc123"),
+    BackfillCreated(batch_id="b-2", name="bulk snapshot 2023-11-01", company_numbers=["05954546"],
+                    expires_at="2023-12-14T22:13:20.000000Z", of_interest_as_of="2023-11-01"),
+    BulkCompanyRecorded(company_number="05954546", snapshot_date="2023-11-01",
+                        data=msgspec.Raw(b'{"company_number":"05954546","company_name":"ACME LTD",'
+                                         b'"company_status":"active","status_word":"Active"}')),
+    BulkSnapshotImported(snapshot_date="2023-11-01", files=[BulkFile(
+        name="BasicCompanyData-2023-11-01-part1_2.zip", sha256="ab" * 32, size=1234, rows_read=10,
+        rows_kept=1, rejected=1, part=1, parts=2)], rows_read=10, rows_kept=1, rejected=1,
+        companies_recorded=1, whole=False, interest=Interest(), rejected_by_reason={"not a company number": 1}),
+    BatchCancelled(batch_id="b-1", reason="the customer changed their mind"),
+    BatchesExpired(batch_ids=["b-1", "b-2"]),
 ]}
 
 
@@ -116,6 +132,8 @@ def for_type(tp: Any) -> st.SearchStrategy:
         return st.one_of(*map(for_type, args))
     if origin is list:
         return st.lists(for_type(args[0]), max_size=4)
+    if origin is dict:
+        return st.dictionaries(for_type(args[0]), for_type(args[1]), max_size=4)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         return st.lists(for_type(args[0]), max_size=4).map(tuple)
     if isinstance(tp, type) and issubclass(tp, msgspec.Struct):

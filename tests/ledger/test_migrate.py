@@ -245,6 +245,7 @@ def test_a_read_only_path_is_refused_untouched(run_cli, tmp_path, make, needle):
 
 def test_two_connections_migrating_at_once_both_succeed(db_path, clock):
     import threading
+import time
 
     connect(db_path).close()  # the file exists, at version 0
     holder = connect(db_path)
@@ -257,6 +258,7 @@ def test_two_connections_migrating_at_once_both_succeed(db_path, clock):
 
         def busy(attempts: int) -> bool:  # called while blocked on the lock: we are past the version read
             waiting[i].set()
+            time.sleep(0.001)  # without a pause, 10,000 attempts pass in a blink on a loaded machine
             return attempts < 10_000
 
         conn.set_busy_handler(busy)

@@ -171,3 +171,34 @@ def test_cli_exit_2_with_one_line(tmp_path: Path, make, message):
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith("chledger: ") and message in result.stderr
+
+
+def test_the_target_counts_companies_with_officers_from_the_stream_and_from_batches(conn, clock):
+    """One company of interest from the stream, one from a bulk snapshot's batch: both count."""
+    import projections
+    from eventlog.ledger.entries import BackfillCreated, RequestQueued
+    from projections.testing import STRIKE_OFF, officer, officers_page, response, stream_event
+
+    ledger = Ledger(conn, clock)
+    projections.attach(ledger)
+    stream, batch = "00000001", "00000002"
+    ledger.append(stream_event(stream, 1, detail=STRIKE_OFF))
+    ledger.append(BackfillCreated(batch_id="b1", name="bulk snapshot 2023-11-01", company_numbers=[batch],
+                                  expires_at="2023-12-14T22:13:20.000000Z", of_interest_as_of="2023-11-01"))
+
+    def fetch(number: str, priority: int) -> None:
+        ledger.append(RequestQueued(request_id=f"o-{number}", kind="officers", company_number=number,
+                                    priority=priority))
+        ledger.append(RequestSent(request_id=f"o-{number}", kind="officers", company_number=number, path="/x"))
+        ledger.append(response(f"o-{number}", "officers", number, body=officers_page([officer(number)])))
+
+    fetch(stream, 0)
+    half = collect_status(conn, SETTINGS, NOW, target=2)
+    assert (half.companies_with_officers, half.ready) == (1, False)
+    assert (half.batches_unfinished, half.batch_jobs, half.batch_jobs_open) == (1, 1, 1)
+    assert "batches      1 under way: 0 of 1 jobs finished" in render_status(half)
+    fetch(batch, 1)
+    done = collect_status(conn, SETTINGS, NOW, target=2)
+    assert (done.companies_with_officers, done.ready, done.batches_unfinished) == (2, True, 0)
+    text = render_status(done)
+    assert READY_LINE in text and "batches " not in text

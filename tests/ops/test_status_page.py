@@ -24,7 +24,7 @@ import pytest
 
 from eventlog.ledger.entries import CompanyCompleted, WorkerStarted
 from eventlog.ops.server import HealthServer
-from support.obs import FakeView, add_request, live_stats
+from support.obs import FakeView, add_batch, add_request, live_stats
 
 CHROMIUM = shutil.which("chromium")
 
@@ -143,6 +143,11 @@ async def test_page_updates_live_and_misses_nothing_across_a_reconnect(conn, clo
             assert await browser.wait_for(
                 "document.getElementById('window').textContent.startsWith('1 / 600') && "
                 "document.getElementById('window').textContent")
+            assert await browser.evaluate("document.getElementById('batches').textContent") == "no batches"
+            add_batch(conn, "b" * 32, "bulk snapshot 2023-11-01", total=3, completed=1)
+            assert await browser.wait_for(
+                "document.getElementById('batches').textContent === "
+                "'bulk snapshot 2023-11-01: processing, 1 / 3 jobs'")
 
             # cut the stream; what is appended while the browser is away still arrives
             assert list(srv.feed.resumed_from) == [], "the browser reconnected on its own"

@@ -100,3 +100,12 @@ class FakeView:
 
     def stream_stats(self) -> list[StreamStats]:
         return self.streams
+
+
+def add_batch(conn: apsw.Connection, batch_id: str, name: str, *, total: int, completed: int = 0,
+              failed: int = 0, status: str = "processing", created: str = "2023-11-14T22:00:00.000000Z") -> None:
+    """A `processing_batches` row as the projector writes it (its jobs left out)."""
+    conn.execute(
+        "INSERT INTO processing_batches(id, name, total_jobs, completed_jobs, failed_jobs, cancelled_jobs, status, "
+        "created_at, started_at, expires_at, last_event_id) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 0)",
+        (batch_id, name, total, completed, failed, status, created, created, "2023-12-14T22:00:00.000000Z"))

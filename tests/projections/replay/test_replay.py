@@ -272,14 +272,15 @@ def test_a_fresh_database_records_the_versions(conn):
 
 
 def test_projections_older_than_the_code_are_refused_until_replayed(conn, live, monkeypatch):
-    monkeypatch.setattr(companies_projector, "VERSION", companies_projector.VERSION + 1)
-    with pytest.raises(ProjectionsOutdated, match=r"companies was built by version 1.*python cli.py replay"):
+    built = companies_projector.VERSION
+    monkeypatch.setattr(companies_projector, "VERSION", built + 1)
+    with pytest.raises(ProjectionsOutdated, match=rf"companies was built by version {built}.*python cli.py replay"):
         projections.check_versions(conn)
     with pytest.raises(ProjectionsOutdated):
         projections.catch_up(conn)
     replay(conn)
     projections.check_versions(conn)
-    assert positions(conn)["companies"][0] == 2
+    assert positions(conn)["companies"][0] == built + 1
 
 
 def test_projections_never_built_or_built_by_a_newer_chledger_are_refused(conn, live):
@@ -292,7 +293,7 @@ def test_projections_never_built_or_built_by_a_newer_chledger_are_refused(conn, 
 
 
 def test_appends_through_outdated_projections_are_refused_until_replay(conn, live, monkeypatch):
-    monkeypatch.setattr(companies_projector, "VERSION", 2)
+    monkeypatch.setattr(companies_projector, "VERSION", companies_projector.VERSION + 1)
     head, before = live.head(), positions(conn)
     with pytest.raises(ProjectionsOutdated, match="python cli.py replay"):
         live.append(stream_event("555", 8000))
