@@ -10,6 +10,8 @@ import hashlib
 import os
 import shutil
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import apsw
@@ -244,8 +246,6 @@ def test_a_read_only_path_is_refused_untouched(run_cli, tmp_path, make, needle):
 
 
 def test_two_connections_migrating_at_once_both_succeed(db_path, clock):
-    import threading
-import time
 
     connect(db_path).close()  # the file exists, at version 0
     holder = connect(db_path)
