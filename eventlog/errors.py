@@ -23,7 +23,8 @@
     │   └── EmergencyStop           too many 429s: the worker stops (exit 3)
     └── UpstreamError
         ├── Unauthorized            401/403 from Companies House: the key is wrong
-        └── StreamGone              the stream can't be followed any more
+        ├── StreamGone              the stream can't be followed any more
+        └── SnovWireError           a Snov.io answer whose shape we can't rely on
 
 The CLI turns each into one line and an exit code; nothing here carries a key.
 """
@@ -54,6 +55,7 @@ __all__ = [
     "UpstreamError",
     "Unauthorized",
     "StreamGone",
+    "SnovWireError",
 ]
 
 
@@ -156,3 +158,7 @@ class Unauthorized(UpstreamError):
 
 class StreamGone(UpstreamError):
     pass
+
+
+class SnovWireError(UpstreamError):
+    """A Snov.io answer whose shape we can't rely on: which call, and what is wrong where."""
