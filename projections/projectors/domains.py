@@ -21,7 +21,7 @@ import msgspec
 
 from projections.records import Batch
 from projections.rows import Statements
-from projections.projectors.snov_tasks import start_outcome
+from projections.projectors.snov_tasks import POLL_ENDS, poll_outcome, start_outcome
 
 NAME = "domains"
 VERSION = 1
@@ -81,8 +81,8 @@ def apply(conn: apsw.Connection, batch: Batch) -> None:
             if state != "polling":
                 sql.add(_TASK_ENDED, (state, r.received_at, e.task_id))  # type: ignore[attr-defined]
         elif t == "snov.answered" and e.call == "domains_poll":  # type: ignore[attr-defined]
-            if e.outcome == "not_enough_credits":  # type: ignore[attr-defined]
-                sql.add(_TASK_ENDED, ("not_enough_credits", r.received_at, e.task_id))  # type: ignore[attr-defined]
+            if e.outcome in POLL_ENDS and e.outcome != "ok":  # type: ignore[attr-defined]
+                sql.add(_TASK_ENDED, (poll_outcome(e.outcome), r.received_at, e.task_id))  # type: ignore[attr-defined]
             elif e.outcome == "ok":  # type: ignore[attr-defined]
                 for res in _decode(_results, e.results):  # type: ignore[attr-defined]
                     sql.add(_RESULT, (res.state, res.domain, r.received_at, res.company_number, e.task_id))  # type: ignore[attr-defined]

@@ -23,7 +23,7 @@ from eventlog.privacy import ERASED, Opener
 from projections.records import Batch
 from projections.rows import Statements
 from projections.projectors.domains import RETRYABLE
-from projections.projectors.snov_tasks import start_outcome
+from projections.projectors.snov_tasks import POLL_ENDS, poll_outcome, start_outcome
 
 NAME = "emails"
 VERSION = 1
@@ -101,8 +101,8 @@ def apply(conn: apsw.Connection, batch: Batch) -> None:
             if state != "polling":
                 sql.add(_TASK_ENDED, (state, r.received_at, e.task_id))  # type: ignore[attr-defined]
         elif t == "snov.answered" and e.call == "emails_poll":  # type: ignore[attr-defined]
-            if e.outcome == "not_enough_credits":  # type: ignore[attr-defined]
-                sql.add(_TASK_ENDED, ("not_enough_credits", r.received_at, e.task_id))  # type: ignore[attr-defined]
+            if e.outcome in POLL_ENDS and e.outcome != "ok":  # type: ignore[attr-defined]
+                sql.add(_TASK_ENDED, (poll_outcome(e.outcome), r.received_at, e.task_id))  # type: ignore[attr-defined]
             elif e.outcome == "ok":  # type: ignore[attr-defined]
                 if opener is None:
                     opener = Opener(conn)  # one per batch: it reads the forgotten list once

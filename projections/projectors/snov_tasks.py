@@ -2,7 +2,7 @@
 
 A task is one start of up to 10 names (domains) or rows (e-mails) and the polls that follow:
 
-    starting ─► polling ─► completed | not_enough_credits
+    starting ─► polling ─► completed | not_enough_credits | lost (a result we can't read)
         ├─► refused   the start was turned away (429, 401, another 4xx, no credits): nothing
         │             was started, its lookups may be asked again
         └─► lost      no readable answer (a crash, a timeout, a 5xx, a body we can't read): the
@@ -44,6 +44,16 @@ _GET_VAR = "SELECT value FROM projection_vars WHERE projection = ? AND key = ?"
 _SET_VAR = ("INSERT INTO projection_vars(projection, key, value) VALUES (?, ?, ?) "
             "ON CONFLICT(projection, key) DO UPDATE SET value = excluded.value")
 _DEL_VAR = "DELETE FROM projection_vars WHERE projection = ? AND key = ?"
+
+
+POLL_ENDS = frozenset({"ok", "not_enough_credits", "malformed", "rejected"})
+
+
+def poll_outcome(outcome: str) -> str:
+    """The task state a poll's answer ends it in: completed, not_enough_credits, or lost (a
+    result we can't read or match, or a task the service no longer knows: what it cost is
+    unknown, so its worst case counts). Other answers (429, 5xx, no answer) end nothing."""
+    return {"ok": "completed", "not_enough_credits": "not_enough_credits"}.get(outcome, "lost")
 
 
 def start_outcome(outcome: str) -> str:
@@ -106,10 +116,13 @@ def _answered(rows: Rows, r) -> None:
             row["error"] = e.error or e.outcome
             if state == "lost":
                 row["credits"] = row["worst_credits"]
-    elif e.call in POLLS and row["state"] == "polling" and e.outcome in ("ok", "not_enough_credits"):
-        row["state"] = "completed" if e.outcome == "ok" else "not_enough_credits"
-        row["credits"] = e.credits
+    elif e.call in POLLS and row["state"] == "polling" and e.outcome in POLL_ENDS:
+        state = poll_outcome(e.outcome)
+        row["state"] = state
+        row["credits"] = row["worst_credits"] if state == "lost" else e.credits
         row["finished_at"] = r.received_at
+        if state == "lost":
+            row["error"] = e.error or e.outcome
     else:
         return
     rows.changed(e.task_id, row)
