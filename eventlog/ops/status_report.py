@@ -20,6 +20,7 @@ from eventlog.clock import Clock, FixedClock, SystemClock, from_epoch, to_epoch
 from eventlog.ledger.db import connect, translated
 from eventlog.ledger.disk import DiskReport, measure
 from eventlog.errors import DatabaseError
+from eventlog.ops.enrichment_status import EnrichmentStatus, collect_enrichment, render_enrichment
 from eventlog.worker.limiter import SlidingWindowLimiter
 from eventlog.ledger.schema import current_version, latest_version
 from projections.projectors import companies, officers, processing_state, rate_limit_log, stream_metadata
@@ -77,6 +78,7 @@ class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
     calls_per_completed: float | None = None  # detail only
     status_calls_saved: int | None = None  # detail only: status taken from the stream event
     disk: DiskReport | None = None  # room left beside the database (None for an unnamed database)
+    enrichment: EnrichmentStatus | None = None  # Snov.io: None when off and never run here
 
 
 def _one(conn: apsw.Connection, sql: str, args: tuple = ()) -> object:
@@ -118,6 +120,7 @@ def collect_status(conn: apsw.Connection, settings: Settings, now: float, *,
         by_status = rate_limit_log.refusal_counts(conn)
         head = int(_one(conn, "SELECT max(id) FROM event_log") or 0)
         disk = measure(conn, conn.filename, now, settings.disk_reserve_bytes) if conn.filename else None
+        enrichment = collect_enrichment(conn, settings, now, detail=detail)
         sent = per_company = saved = None
         if detail:
             sent = rate_limit_log.total_sends(conn)
@@ -150,6 +153,7 @@ def collect_status(conn: apsw.Connection, settings: Settings, now: float, *,
         calls_per_completed=per_company,
         status_calls_saved=saved,
         disk=disk,
+        enrichment=enrichment,
     )
 
 
@@ -198,6 +202,8 @@ def render_status(report: StatusReport) -> str:
         lines.append(f"calls        {r.requests_sent} sent | {per} per completed company"
                      f" | {r.status_calls_saved} status calls saved by the stream")
     lines.append(f"429s         {r.responses_429} (403s {r.responses_403})")
+    if r.enrichment is not None:
+        lines.extend(render_enrichment(r.enrichment))
     if r.disk is not None:
         lines.append(f"disk         {r.disk.describe()}")
         if r.disk.low or r.disk.warning:

@@ -39,11 +39,12 @@ from eventlog.worker.enrich.snov_match import match_domains, match_emails
 from eventlog.errors import SnovWireError
 from projections.projectors import snov_request_log, snov_tasks
 
-__all__ = ["Enricher", "POLL_INTERVAL", "IDLE_WAIT"]
+__all__ = ["Enricher", "POLL_INTERVAL", "IDLE_WAIT", "MAX_RUNNING_TASKS"]
 
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 2.0  # seconds between polls of one task: Snov.io's lookups take a few seconds
+MAX_RUNNING_TASKS = 4  # finish what was started (and reserved) before starting more
 IDLE_WAIT = 2.0  # nothing to do: look again after this long (or when the worker wakes us)
 _LOST_AFTER_MARGIN = 5.0  # an answer later than REQUEST_TIMEOUT plus this will never come
 
@@ -85,6 +86,7 @@ class Enricher:
         self.holder = TokenHolder(self._fetch_token, clock=clock)
         self.stopped: str | None = None  # the stop code, once this session stopped enriching
         self.balance_read = False
+        self._last_start = ""
         self.sent = 0
         self.outcomes: dict[str, int] = {}
 
@@ -201,19 +203,26 @@ class Enricher:
         if due is not None:
             return _Granted(SnovSent(request_id=_request_id("poll"), call=f"{due.kind}_poll", task_id=due.task_id,
                                      task_hash=due.task_hash), poll=due)
+        running = snov_tasks.polling_count(conn)
         if self.stopped is not None:
-            raise _NotNow(self.poll_interval, done=snov_tasks.polling_count(conn) == 0)
+            raise _NotNow(self.poll_interval, done=running == 0)
+        if running >= MAX_RUNNING_TASKS:
+            raise _NotNow(self.poll_interval / 4)
         space = snov_plan.room(conn, self.settings)
         work = snov_plan.domain_work(conn, space.credits)
         if work.reuse:
             tx.append_many([SnovReused(company_number=r.company_number, name=r.name, source_company=r.source_company)
                             for r in work.reuse])
-        if work.lookups:
+        mail = snov_plan.email_work(conn, self.settings, space.credits)
+        # Domains and e-mails take turns, so a busy stream of new companies can't starve the
+        # officers of the ones already found (nor the other way round).
+        if work.lookups and not (mail.lookups and self._last_start == "domains_start"):
+            self._last_start = "domains_start"
             items = snov_record.domain_items(work.lookups)
             return _Granted(self._start_entry("domains_start", items, work.lookups, len(work.lookups)),
                             domains=work.lookups)
-        mail = snov_plan.email_work(conn, self.settings, space.credits)
         if mail.lookups:
+            self._last_start = "emails_start"
             items = snov_record.email_items(conn, now, mail.lookups)
             worst = len(mail.lookups) * self.settings.snov_credits_per_person
             return _Granted(self._start_entry("emails_start", items, mail.lookups, worst), emails=mail.lookups)
