@@ -183,18 +183,19 @@ class Enricher:
 
     def _grant(self) -> _Granted:
         """In one transaction: recover lost answers, ask the limiter, choose, record. Raises `_NotNow`."""
-        with self.ledger.transaction() as tx:
+        with self.ledger.transaction() as tx:  # what it appended commits even when it grants nothing
             now = self.clock.now()
             tx.append_many(self._lost_answers(now))
             decision = self.limiter.check()
-            if decision.wait > 0:
-                raise _NotNow(decision.wait)
-            granted = self._choose(tx, now)
-            tx.append(granted.sent)
+            granted = _NotNow(decision.wait) if decision.wait > 0 else self._choose(tx, now)
+            if isinstance(granted, _Granted):
+                tx.append(granted.sent)
+        if isinstance(granted, _NotNow):
+            raise granted
         self.sent += 1
         return granted
 
-    def _choose(self, tx, now: float) -> _Granted:
+    def _choose(self, tx, now: float) -> _Granted | _NotNow:
         conn = self.conn
         if not self.balance_read and self.stopped is None:
             self.balance_read = True
@@ -205,9 +206,9 @@ class Enricher:
                                      task_hash=due.task_hash), poll=due)
         running = snov_tasks.polling_count(conn)
         if self.stopped is not None:
-            raise _NotNow(self.poll_interval, done=running == 0)
+            return _NotNow(self.poll_interval, done=running == 0)
         if running >= MAX_RUNNING_TASKS:
-            raise _NotNow(self.poll_interval / 4)
+            return _NotNow(self.poll_interval / 4)
         space = snov_plan.room(conn, self.settings)
         work = snov_plan.domain_work(conn, space.credits)
         if work.reuse:
@@ -226,12 +227,14 @@ class Enricher:
             items = snov_record.email_items(conn, now, mail.lookups)
             worst = len(mail.lookups) * self.settings.snov_credits_per_person
             return _Granted(self._start_entry("emails_start", items, mail.lookups, worst), emails=mail.lookups)
-        if work.waiting or mail.waiting:
+        if (work.waiting or mail.waiting) and not snov_tasks.credits(conn).reserved:
+            # Nothing running could give credits back (a task usually costs less than its worst
+            # case): not one lookup fits, so enrichment stops.
             self.stopped = space.binding
             tx.append(SnovStopped(code=space.binding, reason=f"no lookup fits what is left: {space.detail}"))
             log.warning("enrichment stopped (%s): %s", space.binding, space.detail)
-            raise _NotNow(self.poll_interval, done=snov_tasks.polling_count(conn) == 0)
-        raise _NotNow(self.idle_wait)
+            return _NotNow(self.poll_interval, done=True)
+        return _NotNow(self.idle_wait)
 
     @staticmethod
     def _start_entry(call: str, items, lookups, worst: int) -> SnovSent:
