@@ -9,6 +9,7 @@ SQLite file whose companies and officers were appended through the real projecto
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import pytest
 
@@ -17,6 +18,7 @@ from eventlog.simulator.snov import domain_lookup_key
 from eventlog.worker.enrich.snov_record import DomainLookup, domain_items, lookup_key
 from eventlog.worker.enrich.officer_names import split_officer_name
 from projections.projectors import domains, emails, snov_request_log, snov_tasks
+from tests.conftest import REPO_ROOT
 from tests.support.snov_stage import (RealClock, SnovSimulatorConfig, company, open_db, run_stage, running_snov_simulator,
                                       seed, stage_settings)
 
@@ -184,3 +186,21 @@ async def test_the_budget_bounds_what_is_spent_whatever_the_balance(world):
     assert enricher.stopped == "budget_exhausted"
     c = snov_tasks.credits(conn)
     assert state.credits_spent <= 12 and c.spent + c.reserved <= 12 and c.reserved == 0
+
+
+async def test_two_processes_on_one_database_keep_to_one_limit_and_never_start_a_lookup_twice(world, db_path):
+    clock, conn, ledger = world
+    seed(ledger, [company(i, officers=2) for i in range(1, 80)])
+    async with running_snov_simulator(sim_config(), clock=clock) as sim:
+        args = [str(db_path), sim.base_url, "5", str(LIMIT), str(WINDOW)]
+        procs = [await asyncio.create_subprocess_exec(sys.executable, "-m", "tests.support.snov_stage_process", *args,
+                                                      cwd=REPO_ROOT, stderr=asyncio.subprocess.PIPE)
+                 for _ in range(2)]
+        results = [await asyncio.wait_for(p.communicate(), 30) for p in procs]
+        state = sim.state
+    assert [p.returncode for p in procs] == [0, 0], [err.decode()[-2000:] for _, err in results]
+    assert len(state.tokens) == 2 and len(state.requests) > 2 * LIMIT  # both worked, over several windows
+    assert state.max_in_any_window(WINDOW) == LIMIT  # the two filled one limit, never more (server's count)
+    assert state.outcomes()["rate_limited"] == 0
+    assert state.repeated_lookups() == {}
+    assert snov_request_log.total_sends(conn) == len(state.requests)
