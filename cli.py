@@ -61,7 +61,7 @@ def settings_from(**flags: Any):
     file_values = read_config_file(path) if path else None
     settings = load_settings(flags, os.environ, file_values)
     setup_logging(settings.log_level, json_lines={"json": True, "text": False}.get(settings.log_format),
-                  secrets=[k for k in (settings.api_key, settings.stream_key) if k],
+                  secrets=[k for k in (settings.api_key, settings.stream_key, settings.snov_client_secret) if k],
                   sample_rate=settings.log_sample_rate)
     return settings
 

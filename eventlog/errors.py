@@ -25,7 +25,8 @@
     │   └── EmergencyStop           too many 429s: the worker stops (exit 3)
     └── UpstreamError
         ├── Unauthorized            401/403 from Companies House: the key is wrong
-        └── StreamGone              the stream can't be followed any more
+        ├── StreamGone              the stream can't be followed any more
+        └── SnovWireError           a Snov.io answer whose shape we can't rely on
 
 The CLI turns each into one line and an exit code; nothing here carries a key.
 """
@@ -58,6 +59,7 @@ __all__ = [
     "UpstreamError",
     "Unauthorized",
     "StreamGone",
+    "SnovWireError",
 ]
 
 
@@ -174,3 +176,7 @@ class Unauthorized(UpstreamError):
 
 class StreamGone(UpstreamError):
     pass
+
+
+class SnovWireError(UpstreamError):
+    """A Snov.io answer whose shape we can't rely on: which call, and what is wrong where."""

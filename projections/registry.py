@@ -17,6 +17,7 @@ from eventlog.errors import ProjectionError
 
 from projections.projectors import (bulk_snapshots, companies, officers, processing_state, rate_limit_log,
                                     request_queue, stream_events_log, stream_metadata)
+from projections.projectors import domains, emails, snov_request_log, snov_tasks
 
 __all__ = ["PROJECTORS", "NAMES", "select", "owner_of"]
 
@@ -29,6 +30,10 @@ PROJECTORS: tuple[ModuleType, ...] = (
     stream_metadata,
     stream_events_log,
     bulk_snapshots,
+    snov_request_log,
+    snov_tasks,
+    domains,
+    emails,
 )
 NAMES = tuple(p.NAME for p in PROJECTORS)
 

@@ -17,9 +17,12 @@ from eventlog.audit.report import (
     OrphanOut,
     OverLimitOut,
     RateLimitedOut,
+    RepeatedStartOut,
     Report,
     Requests,
     SendRef,
+    SnovOut,
+    SnovRateLimitedOut,
     StopOut,
     TableIssueOut,
     TableOut,
@@ -91,7 +94,8 @@ def build_report(findings: Findings) -> Report:
     limit = findings.limit
     violations: list[Violation] = []
     counts = {"window": 0, "rate_limited": 0, "cooldown": 0, "orphan": 0, "chain": 0, "malformed": 0,
-              "table": 0}
+              "table": 0, "snov_window": 0, "snov_rate_limited": 0, "snov_cooldown": 0,
+              "snov_repeated_start": 0, "snov_malformed": 0}
 
     def violate(kind: str, at: str | None, position: int | None, message: str) -> None:
         counts[kind] += 1
@@ -165,6 +169,7 @@ def build_report(findings: Findings) -> Report:
                 gaps.append(GapOut(position=n.position, at=n.received_at, stream=g.stream,
                                    requested_timepoint=g.requested_timepoint, reason=g.reason))
 
+    snov = _snov(findings, violate)
     times = findings.times
     code = 1 if any(counts.values()) else 0
     return Report(
@@ -195,4 +200,59 @@ def build_report(findings: Findings) -> Report:
         gaps=gaps[:MAX_LISTED],
         violations=violations,
         violation_counts=counts,
+        snov=snov,
+    )
+
+
+def _windows(stats, span: int, limit: int) -> tuple[Windows, list[OverLimitOut]]:
+    over = []
+    for run in stats.over_limit:
+        peak = _window(run.peak.start, span, run.peak.count)
+        over.append(OverLimitOut(start=from_us(run.first_start), end=from_us(run.last_start + span),
+                                 peak=peak, excess=run.peak.count - limit, windows=run.windows))
+    return Windows(
+        max=_window(stats.max.start, span, stats.max.count) if stats.max else None,
+        headroom=limit - stats.max.count if stats.max else None,
+        busiest=[_window(w.start, span, w.count) for w in stats.busiest],
+        over_limit=over,
+    ), over
+
+
+def _snov(findings: Findings, violate) -> SnovOut | None:
+    """Snov.io's section and its violations (eventlog/audit/snov.py says what each check means)."""
+    n = findings.snov
+    if n is None:
+        return None
+    span = round(n.window * 1_000_000)
+    windows, over = _windows(n.stats, span, n.limit)
+    for run in over:
+        violate("snov_window", run.peak.start, None,
+                f"{run.peak.count} Snov.io requests in the window [{run.peak.start}, {run.peak.end}), over "
+                f"its limit of {n.limit} by {run.excess}")
+    limited = []
+    for r in n.refusals:
+        refs = [SendRef(position=p, at=at) for p, at in r.breaches]
+        limited.append(SnovRateLimitedOut(position=r.position, at=r.at, call=r.call,
+                                          cooldown_until=r.cooldown_until, honoured=not refs,
+                                          breaches=refs[:MAX_LISTED]))
+        violate("snov_rate_limited", r.at, r.position,
+                f"Snov.io answered 429 at {r.at} (position {r.position}) to a {r.call} request"
+                + (", cooldown honoured" if not refs else ""))
+        for ref in refs:
+            violate("snov_cooldown", ref.at, ref.position,
+                    f"Snov.io request sent at {ref.at} (position {ref.position}) inside the cooldown of the "
+                    f"429 at {r.at}, which lasted until {r.cooldown_until}")
+    for rep in n.repeated:
+        violate("snov_repeated_start", rep.at, rep.position,
+                f"Snov.io lookup {rep.lookup} started again at {rep.at} (position {rep.position}) while the "
+                f"start at position {rep.first_position} still held it: paid twice")
+    for pos, event_type, error in n.malformed:
+        violate("snov_malformed", None, pos, f"entry {pos} ({event_type}) does not decode: {error}")
+    return SnovOut(
+        limit=LimitInfo(requests=n.limit, window_seconds=n.window, source=n.limit_source),
+        sent=len(n.times), entries=n.entries, windows=windows, rate_limited=limited[:MAX_LISTED],
+        rate_limited_count=len(limited),
+        repeated_starts=[RepeatedStartOut(position=r.position, at=r.at, lookup=r.lookup,
+                                          first_position=r.first_position) for r in n.repeated[:MAX_LISTED]],
+        repeated_start_count=len(n.repeated),
     )

@@ -14,6 +14,7 @@ import msgspec
 
 from eventlog.audit.scan import RangeScan, TableIssue
 from eventlog.audit.settle import Cooldown
+from eventlog.audit.snov import SnovFindings
 from eventlog.audit.windows import WindowStats
 
 __all__ = ["Findings"]
@@ -41,3 +42,4 @@ class Findings(msgspec.Struct):
     chain_engine: str = "python"  # "c" when the chain and facts were gathered in C
     chain_engine_reason: str | None = None  # why not in C
     in_order: bool = False  # the send times ascend (as they do when one clock stamps the ledger)
+    snov: SnovFindings | None = None  # Snov.io's section (None: no snov.* entry in the ledger)

@@ -24,7 +24,13 @@ is a breaking change, so `version` (`REPORT_VERSION`) changes when one does.
   gaps [{position, at, stream, requested_timepoint, reason}],
   violations [{kind ("window"|"rate_limited"|"cooldown"|"orphan"|"chain"|"malformed"|"table"),
                at, position, message}],
-  violation_counts {kind: n}.
+  violation_counts {kind: n},
+  snov {limit {requests, window_seconds, source ("snov.started"|"default")}, sent, entries,
+        windows {max, headroom, busiest, over_limit}, rate_limited [{position, at, call,
+        cooldown_until, honoured, breaches [{position, at}]}], rate_limited_count,
+        repeated_starts [{position, at, lookup, first_position}], repeated_start_count}.
+  Violation kinds of Snov.io: snov_window, snov_rate_limited, snov_cooldown, snov_repeated_start,
+  snov_malformed.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import msgspec
 __all__ = [
     "REPORT_VERSION", "MAX_LISTED", "Report", "LimitInfo", "Requests", "WindowOut", "OverLimitOut",
     "Windows", "SendRef", "RateLimitedOut", "OrphanOut", "ChainOut", "TableOut", "TableIssueOut",
-    "StopOut", "GapOut", "Violation", "to_json", "summary",
+    "StopOut", "GapOut", "Violation", "SnovOut", "SnovRateLimitedOut", "RepeatedStartOut", "to_json", "summary",
 ]
 
 REPORT_VERSION = 1
@@ -153,6 +159,35 @@ class Violation(_S):
     message: str
 
 
+class SnovRateLimitedOut(_S):
+    position: int
+    at: str
+    call: str
+    cooldown_until: str | None
+    honoured: bool
+    breaches: list[SendRef]
+
+
+class RepeatedStartOut(_S):
+    position: int
+    at: str
+    lookup: str  # domain:<company name as compared> or email:<officer id>|<domain>
+    first_position: int  # the earlier start that took it
+
+
+class SnovOut(_S):
+    """Snov.io's section: its own limit, 429s and starts (eventlog/audit/snov.py)."""
+
+    limit: LimitInfo
+    sent: int  # snov.sent within --since/--until
+    entries: int  # snov.* entries in the whole ledger
+    windows: Windows
+    rate_limited: list[SnovRateLimitedOut]
+    rate_limited_count: int
+    repeated_starts: list[RepeatedStartOut]
+    repeated_start_count: int
+
+
 class Report(_S, kw_only=True):
     version: int = REPORT_VERSION
     database: str
@@ -175,6 +210,7 @@ class Report(_S, kw_only=True):
     gaps: list[GapOut]
     violations: list[Violation]
     violation_counts: dict[str, int]
+    snov: SnovOut | None = None  # None: the ledger has no Snov.io entry
 
 
 def to_json(report: Report) -> str:
@@ -233,6 +269,7 @@ def summary(r: Report, *, shown: int = 10) -> str:
                                     or "none"))
     lines.append("  gaps       " + (", ".join(f"{g.at} ({g.stream}: {g.reason})" for g in r.gaps[:shown])
                                     or "none"))
+    lines.extend(_snov_lines(r.snov, shown))
     if r.exit_code == 0:
         lines.append("verdict: COMPLIANT")
     else:
@@ -243,3 +280,21 @@ def summary(r: Report, *, shown: int = 10) -> str:
         if total > shown:
             lines.append(f"  … and {total - shown} more (see --json)")
     return "\n".join(lines)
+
+
+def _snov_lines(n: SnovOut | None, shown: int) -> list[str]:
+    if n is None:
+        return ["  snov.io    not used"]
+    w, lim = n.windows, n.limit
+    lines = [f"  snov.io    {_n(n.sent)} requests, limit {lim.requests} per {lim.window_seconds:g} s "
+             f"(from {lim.source})"]
+    if w.max is not None:
+        lines.append(f"             max {w.max.count} in any {lim.window_seconds:g} s window, from {w.max.start} "
+                     f"(headroom {w.headroom})" + (f"; {len(w.over_limit)} run(s) over" if w.over_limit else ""))
+    breached = [x for x in n.rate_limited if not x.honoured]
+    lines.append("             429s " + (f"{n.rate_limited_count} ("
+                                         + ("all cooldowns honoured" if not breached else f"{len(breached)} breached")
+                                         + ")" if n.rate_limited_count else "none"))
+    lines.append("             starts " + ("none repeated" if not n.repeated_start_count
+                                           else f"{n.repeated_start_count} lookup(s) started twice"))
+    return lines

@@ -122,6 +122,17 @@ class _Schedule(_Section):
     business_hours: bool | None = None
 
 
+class _Snov(_Section):
+    snov_client_id: str | None = _key("client_id")
+    snov_client_secret: str | None = _key("client_secret")
+    snov_api_url: str | None = _key("api_url")
+    snov_rate_limit: int | None = _key("rate_limit")
+    snov_rate_window: float | None = _key("rate_window")
+    snov_max_credits: int | None = _key("max_credits")
+    snov_officer_roles: str | list[str] | None = _key("officer_roles")
+    snov_credits_per_person: int | None = _key("credits_per_person")
+
+
 class ConfigFile(_Section):
     streaming: _Streaming | None = None
     companies_house: _CompaniesHouse | None = None
@@ -130,6 +141,7 @@ class ConfigFile(_Section):
     interest: _Interest | None = None
     health: _Health | None = None
     schedule: _Schedule | None = None
+    snov: _Snov | None = None
 
 
 def _section_type(t: Any) -> type[_Section] | None:
@@ -282,7 +294,7 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     if held:
         readable = os.stat(path).st_mode & 0o004
         log.warning(
-            "%s holds %s; prefer the environment (COMPANIES_HOUSE_API_KEY)%s",
+            "%s holds %s; prefer the environment (COMPANIES_HOUSE_API_KEY, SNOV_CLIENT_SECRET)%s",
             where, " and ".join(held), " and the file is world-readable" if readable else "",
         )
     return out

@@ -17,7 +17,13 @@ import msgspec
 from eventlog.ledger.entries import Interest
 from eventlog.errors import ConfigError
 
-__all__ = ["Settings", "FIELDS", "load_settings", "convert", "SECRET_FIELDS"]
+__all__ = ["Settings", "FIELDS", "load_settings", "convert", "SECRET_FIELDS", "SNOV_OFFICER_ROLES"]
+
+
+# Officers whose e-mails are looked up by default: natural persons who run the company. Not
+# secretaries, not corporate officers (`corporate-*`), whose names are companies.
+SNOV_OFFICER_ROLES = ("director", "nominee-director", "llp-member", "llp-designated-member",
+                      "member-of-a-management-organ", "managing-officer")
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,6 +58,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     health_port: int = 0
     health_host: str = "127.0.0.1"
     business_hours: bool = False
+    snov_client_id: str | None = None
+    snov_client_secret: str | None = None
+    snov_api_url: str = "https://api.snov.io"
+    snov_rate_limit: int = 60
+    snov_rate_window: float = 60.0
+    snov_max_credits: int = 1000
+    snov_officer_roles: tuple[str, ...] = SNOV_OFFICER_ROLES
+    snov_credits_per_person: int = 3
+
+    @property
+    def snov_enabled(self) -> bool:
+        """Enrichment through Snov.io runs only when both its credentials are set."""
+        return bool(self.snov_client_id and self.snov_client_secret)
 
     @property
     def stream_credential(self) -> str | None:
@@ -82,7 +101,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return out
 
 
-SECRET_FIELDS = ("api_key", "stream_key")
+SECRET_FIELDS = ("api_key", "stream_key", "snov_client_secret")
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -132,6 +151,14 @@ FIELDS: dict[str, tuple[str, str, Callable[[Any], bool] | None]] = {
     "health_port": ("HEALTH_PORT", "a port 0-65535 (0 = off)", lambda v: 0 <= v <= 65535),
     "health_host": ("HEALTH_HOST", "a host name or address", lambda v: bool(v.strip())),
     "business_hours": ("BUSINESS_HOURS", "true or false", None),
+    "snov_client_id": ("SNOV_CLIENT_ID", "a Snov.io API client id", None),
+    "snov_client_secret": ("SNOV_CLIENT_SECRET", "a Snov.io API client secret", None),
+    "snov_api_url": ("SNOV_API_URL", "an http(s) URL", _url),
+    "snov_rate_limit": ("SNOV_RATE_LIMIT", "a whole number >= 1", _at_least(1)),
+    "snov_rate_window": ("SNOV_RATE_WINDOW", "seconds > 0", _positive),
+    "snov_max_credits": ("SNOV_MAX_CREDITS", "a whole number of credits >= 0", _at_least(0)),
+    "snov_officer_roles": ("SNOV_OFFICER_ROLES", "comma-separated officer roles", lambda v: len(v) > 0),
+    "snov_credits_per_person": ("SNOV_CREDITS_PER_PERSON", "a whole number >= 1", _at_least(1)),
 }
 
 _TRUE = {"1", "true", "yes", "on"}

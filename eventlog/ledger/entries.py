@@ -45,6 +45,11 @@ __all__ = [
     "BulkSnapshotImported",
     "BatchCancelled",
     "BatchesExpired",
+    "SnovStarted",
+    "SnovSent",
+    "SnovAnswered",
+    "SnovReused",
+    "SnovStopped",
     "AnyEntry",
     "ENTRY_TYPES",
     "encode",
@@ -340,6 +345,71 @@ class BatchesExpired(Entry, frozen=True, tag="batch.expired"):
     and `batch_jobs`. The ledger keeps every entry about them."""
 
     batch_ids: list[str]
+# --- enrichment through Snov.io ----------------------------------------------------------------
+
+
+class SnovStarted(Entry, frozen=True, tag="snov.started"):
+    """The enrichment stage started, with the limit and budget in force (the audit's default limit)."""
+
+    rate_limit: int
+    rate_window: float
+    max_credits: int
+    credits_per_person: int
+
+    def __post_init__(self) -> None:
+        _finite(self, "rate_window")
+
+
+class SnovSent(Entry, frozen=True, tag="snov.sent"):
+    """One Snov.io request (token, balance, start or poll), counted against Snov.io's limit;
+    committed before the socket write. A start carries its lookups: `items` as sent (people's
+    names sealed under their officer's subject), `lookups` their de-duplication keys (a company
+    name as compared, `officer id|domain`), and the most it can cost."""
+
+    request_id: str
+    call: str  # token, balance, domains_start, domains_poll, emails_start, emails_poll
+    task_id: str = ""
+    task_hash: str = ""  # a poll's
+    items: msgspec.Raw = NULL
+    lookups: tuple[str, ...] = ()
+    worst_credits: int = 0
+
+
+class SnovAnswered(Entry, frozen=True, tag="snov.answered"):
+    """What one Snov.io request came to. Never the token or the raw body (it may hold people's
+    names): a start's `task_hash`, a balance, or a completed task's `results`, matched to what
+    was asked (e-mail addresses sealed), and the credits they cost by the documented rules."""
+
+    request_id: str
+    call: str
+    outcome: str  # ok, in_progress, not_enough_credits, unauthorized, rate_limited, rejected,
+    #               server_error, malformed, transport_error
+    elapsed_ms: int
+    status: int | None = None
+    task_id: str = ""
+    error: str = ""
+    cooldown_until: str | None = None
+    task_hash: str | None = None
+    balance: str | None = None
+    credits: int = 0
+    results: msgspec.Raw = NULL
+    unexpected: int = 0  # answers about things we never asked, dropped
+
+
+class SnovReused(Entry, frozen=True, tag="snov.reused"):
+    """A company whose name was already looked up for another: it takes that answer, no request."""
+
+    company_number: str
+    name: str
+    source_company: str
+
+
+class SnovStopped(Entry, frozen=True, tag="snov.stopped"):
+    """Enrichment stopped (the stream and Companies House work go on): `code` is
+    not_enough_credits, budget_exhausted, balance_low, unauthorized or failed."""
+
+    code: str
+    reason: str
 
 
 AnyEntry = Union[
@@ -365,6 +435,11 @@ AnyEntry = Union[
     BulkSnapshotImported,
     BatchCancelled,
     BatchesExpired,
+    SnovStarted,
+    SnovSent,
+    SnovAnswered,
+    SnovReused,
+    SnovStopped,
 ]
 
 ENTRY_TYPES: dict[str, type[Entry]] = {

@@ -23,8 +23,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from eventlog.ops.enrichment_status import collect_enrichment
 from eventlog.ops.probe import LATENCY_SAMPLE, Probe
-from projections.projectors import processing_state
+from projections.projectors import processing_state, snov_request_log
 from projections.projectors.request_queue import depth_by_priority
 
 __all__ = ["ChledgerCollector", "metrics_registry", "render_metrics", "CONTENT_TYPE_LATEST"]
@@ -41,6 +42,7 @@ class ChledgerCollector(Collector):
         yield from self._stream(p)
         yield from self._requests(p)
         yield from self._pipeline(p)
+        yield from self._enrichment(p)
 
     def _stream(self, p: Probe) -> Iterator[Metric]:
         stats = p.streams()
@@ -137,6 +139,36 @@ class ChledgerCollector(Collector):
             yield GaugeMetricFamily(_P + "disk_days_left",
                                     "Days until free space reaches the reserve, at the last day's growth",
                                     value=disk.days_left)
+
+
+    def _enrichment(self, p: Probe) -> Iterator[Metric]:
+        """Snov.io, from its projections; nothing while enrichment is off and has never run here."""
+        e = collect_enrichment(p.conn, p.settings, p.now(), detail=False)
+        if e is None:
+            return
+        requests = CounterMetricFamily(_P + "snov_requests", "Snov.io requests by call and outcome, in the "
+                                       "whole ledger (snov_request_log; outcome waiting while unanswered)",
+                                       labels=["call", "outcome"])
+        for (call, outcome), n in sorted(snov_request_log.outcome_counts(p.conn).items()):
+            requests.add_metric([call, outcome], n)
+        yield requests
+        yield GaugeMetricFamily(_P + "snov_window_used", "Snov.io requests in its sliding window",
+                                value=e.window_used)
+        yield GaugeMetricFamily(_P + "snov_window_limit", "SNOV_RATE_LIMIT", value=e.window_limit)
+        yield CounterMetricFamily(_P + "snov_credits_spent", "Snov.io credits spent (lost starts at their "
+                                  "worst case)", value=e.credits_spent)
+        yield GaugeMetricFamily(_P + "snov_credits_reserved", "Worst case of the lookups running",
+                                value=e.credits_reserved)
+        for name, counts, what in (("snov_domains", e.domains, "Companies by domain lookup state"),
+                                   ("snov_emails", e.emails, "E-mail rows by state (found: one per address)")):
+            family = GaugeMetricFamily(_P + name, what, labels=["state"])
+            for state, n in counts.items():
+                family.add_metric([state], n)
+            yield family
+        stopped = GaugeMetricFamily(_P + "snov_stopped", "1 while enrichment is stopped, by why",
+                                    labels=["code"])
+        stopped.add_metric([e.stopped or "none"], 1 if e.stopped else 0)
+        yield stopped
 
 
 def metrics_registry(probe: Probe) -> CollectorRegistry:

@@ -26,6 +26,7 @@ from eventlog.ledger.db import connect
 from eventlog.ledger.disk import DiskReport, measure
 from eventlog.worker.limiter import SlidingWindowLimiter
 from eventlog.config.settings import Settings
+from eventlog.ops.enrichment_status import collect_enrichment, health_line
 from eventlog.ops.status_report import StatusReport, collect_status
 from eventlog.worker.stream.stats import StreamStats
 from projections.projectors import rate_limit_log, request_queue
@@ -70,6 +71,9 @@ class HealthReport(msgspec.Struct, frozen=True, kw_only=True):
     uptime_seconds: float
     failed: list[str]
     checks: dict[str, Check]
+    # Snov.io: off, running, or stopped and why. Not a check: a stop for credits needs money, not
+    # a restart, and the stream and Companies House work go on without it.
+    enrichment: str = ""
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
@@ -113,7 +117,13 @@ class Probe:
         failed = [name for name, c in checks.items() if not c.ok]
         return HealthReport(status="unhealthy" if failed else "healthy", checked_at=from_epoch(now),
                             uptime_seconds=round(now - self.view.started_at, 3),
-                            failed=failed, checks=checks)
+                            failed=failed, checks=checks, enrichment=self._enrichment(now))
+
+    def _enrichment(self, now: float) -> str:
+        try:
+            return health_line(collect_enrichment(self.conn, self.settings, now, detail=False))
+        except Exception as exc:  # noqa: BLE001 - /health must answer, whatever broke
+            return f"could not be read: {type(exc).__name__}"
 
     def _run_check(self, name: str, now: float) -> Check:
         """A check that raises has failed: /health must answer, whatever broke."""

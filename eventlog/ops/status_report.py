@@ -20,6 +20,7 @@ from eventlog.clock import Clock, FixedClock, SystemClock, from_epoch, to_epoch
 from eventlog.ledger.db import connect, translated
 from eventlog.ledger.disk import DiskReport, measure
 from eventlog.errors import DatabaseError
+from eventlog.ops.enrichment_status import EnrichmentStatus, collect_enrichment, render_enrichment
 from eventlog.worker.limiter import SlidingWindowLimiter
 from eventlog.ledger.schema import current_version, latest_version
 from projections.projectors import batch_jobs, companies, officers, processing_state, rate_limit_log, stream_metadata
@@ -82,6 +83,7 @@ class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
     batches_unfinished: int = 0
     batch_jobs: int = 0
     batch_jobs_open: int = 0
+    enrichment: EnrichmentStatus | None = None  # Snov.io: None when off and never run here
 
 
 def _one(conn: apsw.Connection, sql: str, args: tuple = ()) -> object:
@@ -124,6 +126,7 @@ def collect_status(conn: apsw.Connection, settings: Settings, now: float, *,
         head = int(_one(conn, "SELECT max(id) FROM event_log") or 0)
         disk = measure(conn, conn.filename, now, settings.disk_reserve_bytes) if conn.filename else None
         unfinished, jobs_total, jobs_open = batch_jobs.unfinished_totals(conn)
+        enrichment = collect_enrichment(conn, settings, now, detail=detail)
         sent = per_company = saved = None
         if detail:
             sent = rate_limit_log.total_sends(conn)
@@ -159,6 +162,7 @@ def collect_status(conn: apsw.Connection, settings: Settings, now: float, *,
         batches_unfinished=unfinished,
         batch_jobs=jobs_total,
         batch_jobs_open=jobs_open,
+        enrichment=enrichment,
     )
 
 
@@ -210,6 +214,8 @@ def render_status(report: StatusReport) -> str:
         lines.append(f"calls        {r.requests_sent} sent | {per} per completed company"
                      f" | {r.status_calls_saved} status calls saved by the stream or a snapshot")
     lines.append(f"429s         {r.responses_429} (403s {r.responses_403})")
+    if r.enrichment is not None:
+        lines.extend(render_enrichment(r.enrichment))
     if r.disk is not None:
         lines.append(f"disk         {r.disk.describe()}")
         if r.disk.low or r.disk.warning:

@@ -28,6 +28,8 @@ believed when it says fewer remain than we think.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import msgspec
 import apsw
 
@@ -35,7 +37,7 @@ from eventlog.clock import Clock, from_epoch, to_epoch
 from eventlog.ledger.entries import RateLimitHeaders
 from projections.projectors import rate_limit_log
 
-__all__ = ["SlidingWindowLimiter", "Decision", "clamp_reset", "EMERGENCY_WINDOWS"]
+__all__ = ["SlidingWindowLimiter", "Decision", "clamp_reset", "window_decision", "EMERGENCY_WINDOWS"]
 
 _FORBIDDEN_COOLDOWN = 300.0  # a 403 (the IP limit) is treated as a 429 of five minutes
 EMERGENCY_WINDOWS = 12  # rate-limit incidents count over this many windows (an hour at 300 s)
@@ -55,6 +57,29 @@ class _Hint(msgspec.Struct):
     remain: int
     reset: float
     sent_since: int = 0
+
+
+SendsAfter = Callable[[apsw.Connection, float], int]
+NthSendAfter = Callable[[apsw.Connection, float, int], "str | None"]
+
+
+def window_decision(conn: apsw.Connection, sends_after: SendsAfter, nth_send_after: NthSendAfter,
+                    now: float, *, limit: int, window: float, slack: float) -> Decision:
+    """The sliding-window rule, for any table of sends: allowed while fewer than `limit` were
+    counted after `now - window - slack`; otherwise the wait until the oldest that must leave has.
+
+    `sends_after(conn, cutoff)` and `nth_send_after(conn, cutoff, n)` are the table's own reads
+    (`rate_limit_log`'s for Companies House, `snov_request_log`'s for Snov.io): one rule, two tables.
+    """
+    cutoff = now - window - slack
+    count = sends_after(conn, cutoff)
+    if count < limit:
+        return Decision(0.0, "", count)
+    # Sleep until enough of the oldest requests leave that one slot frees:
+    # the (count - limit + 1)-th oldest in the window.
+    oldest = nth_send_after(conn, cutoff, count - limit)
+    wait = to_epoch(oldest) + window + slack - now if oldest is not None else 1e-3
+    return Decision(max(wait, 1e-3), "window full", count)
 
 
 def clamp_reset(reset_epoch: float | None, now: float, window: float) -> float:
@@ -143,15 +168,8 @@ class SlidingWindowLimiter:
                 self._hint = None
             elif hint.sent_since >= hint.remain:
                 return Decision(hint.reset - now, "server says none remain")
-        cutoff = now - self.window - self.slack
-        count = rate_limit_log.sends_after(self.conn, cutoff)
-        if count < self.limit:
-            return Decision(0.0, "", count)
-        # Sleep until enough of the oldest requests leave that one slot frees:
-        # the (count - limit + 1)-th oldest in the window.
-        oldest = rate_limit_log.nth_send_after(self.conn, cutoff, count - self.limit)
-        wait = to_epoch(oldest) + self.window + self.slack - now
-        return Decision(max(wait, 1e-3), "window full", count)
+        return window_decision(self.conn, rate_limit_log.sends_after, rate_limit_log.nth_send_after, now,
+                               limit=self.limit, window=self.window, slack=self.slack)
 
     def _probing(self) -> bool:
         """True while a request sent after the latest 429/403 arrived is out, and none has been answered.

@@ -27,6 +27,7 @@ from eventlog.errors import ChledgerError
 from eventlog.ledger.disk import DiskUsage, check_reserve
 from eventlog.ledger.entries import WorkerStarted, WorkerStopped
 from eventlog.ledger.store import Ledger, Record
+from eventlog.worker.enrich.stage import Enricher
 from eventlog.worker.limiter import SlidingWindowLimiter
 from eventlog.worker.policy import recover_in_flight, sweep
 from eventlog.worker.sender import Sender, rest_session
@@ -75,6 +76,7 @@ class Worker:
         self.stream_events = 0
         self.stop_reason = "stopped"
         self.senders: list[Sender] = []
+        self.enricher: Enricher | None = None  # with SNOV_CLIENT_ID and SNOV_CLIENT_SECRET set
         self.started_at = self.clock.now()
         self._disk = {"usage": disk_usage} if disk_usage else {}
 
@@ -170,6 +172,9 @@ class Worker:
                                            clock=self.clock, stop=self.stop, wake=self.wake,
                                            rng=self.rng))
             tasks = [asyncio.create_task(s.run(), name=f"sender-{i}") for i, s in enumerate(self.senders)]
+            if self.settings.snov_enabled:  # optional; its end (a stop for credits) ends nothing else
+                self.enricher = Enricher(self.settings, self.ledger, session, clock=self.clock, stop=self.stop)
+                tasks.append(asyncio.create_task(self.enricher.run(), name="enrich"))
             tasks.append(asyncio.create_task(self._policy_loop(), name="policy"))
             tasks.append(asyncio.create_task(self._progress_loop(), name="progress"))
             tasks.append(asyncio.create_task(self._disk_loop(), name="disk"))

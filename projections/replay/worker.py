@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import urllib.parse
 from types import ModuleType
 from typing import Callable, Sequence
 
@@ -48,9 +49,13 @@ def build(db_path: str, scratch: str, names: list[str], head: int, batch_size: i
     projectors = select(names)
     src = apsw.Connection(db_path, flags=apsw.SQLITE_OPEN_READONLY)
     src.set_busy_timeout(30_000)
-    dst = apsw.Connection(scratch)
+    dst = apsw.Connection(scratch, flags=apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE | apsw.SQLITE_OPEN_URI)
     for pragma in _SCRATCH_PRAGMAS:
         dst.execute(f"PRAGMA {pragma}")
+    # Projectors that open sealed fields read the key vault (person_keys, forgotten_subjects),
+    # which lives only in the database: attached read-only, unqualified names find it there,
+    # while every projection table resolves to the scratch file's own (main comes first).
+    dst.execute("ATTACH DATABASE ? AS vault", (f"file:{urllib.parse.quote(os.path.realpath(db_path))}?mode=ro",))
     src.execute("BEGIN")  # one snapshot for the whole read
     _create_tables(src, dst, projectors)
     dst.execute("BEGIN")

@@ -261,7 +261,7 @@ def test_json_keys_are_the_documented_ones(book):
     assert list(doc) == ["version", "database", "verdict", "exit_code", "since", "until", "limit",
                          "requests", "windows", "rate_limited", "rate_limited_count", "orphans",
                          "orphan_count", "chain", "chain_engine", "chain_engine_reason", "table",
-                         "emergency_stops", "gaps", "violations", "violation_counts"]
+                         "emergency_stops", "gaps", "violations", "violation_counts", "snov"]
     assert list(doc["windows"]) == ["max", "headroom", "busiest", "over_limit"]
     assert list(doc["chain"]) == ["ok", "checked", "head", "bad_position", "reason"]
     listed = report_module.__doc__

@@ -101,8 +101,19 @@ def test_secrets_are_masked():
     assert masked["api_key"] == "****ef" and masked["stream_key"] == "****"
     assert KEY not in str(masked) and "short" not in str(masked)
     assert masked["rate_limit_requests"] == 600  # the rest is shown as it is
-    assert set(SECRET_FIELDS) == {"api_key", "stream_key"}
+    assert set(SECRET_FIELDS) == {"api_key", "stream_key", "snov_client_secret"}
     assert Settings().masked()["api_key"] is None
+
+
+def test_the_snov_secret_is_masked_and_enrichment_needs_both_credentials():
+    secret = "snov-secret-0123456789"
+    s = load_settings({}, env={"SNOV_CLIENT_ID": "client-7", "SNOV_CLIENT_SECRET": secret})
+    assert s.snov_enabled and s.masked()["snov_client_secret"] == "****89"
+    assert secret not in repr(s) and secret not in str(s.masked())
+    assert s.masked()["snov_client_id"] == "client-7"  # an id is not a secret
+    assert not load_settings({}, env={"SNOV_CLIENT_ID": "client-7"}).snov_enabled
+    assert not load_settings({}, env={"SNOV_CLIENT_SECRET": secret}).snov_enabled
+    assert not Settings().snov_enabled
 
 
 def test_the_stream_key_falls_back_to_the_api_key():

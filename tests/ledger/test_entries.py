@@ -28,6 +28,11 @@ from eventlog.ledger.entries import (
     BulkFile,
     BulkSnapshotImported,
     PersonForgotten,
+    SnovAnswered,
+    SnovReused,
+    SnovSent,
+    SnovStarted,
+    SnovStopped,
     StreamGapsReconciled,
     BackfillCreated,
     CompanyCompleted,
@@ -98,6 +103,16 @@ EXAMPLES: dict[str, Entry] = {e.__struct_config__.tag: e for e in [
         companies_recorded=1, whole=False, interest=Interest(), rejected_by_reason={"not a company number": 1}),
     BatchCancelled(batch_id="b-1", reason="the customer changed their mind"),
     BatchesExpired(batch_ids=["b-1", "b-2"]),
+    SnovStarted(rate_limit=60, rate_window=60.0, max_credits=1000, credits_per_person=3),
+    SnovSent(request_id="snov-start-1", call="domains_start", task_id="t1",
+             items=msgspec.Raw(b'[{"company_number":"05954546","name":"GLENCOYNE ENGINEERING LTD",'
+                               b'"key":"glencoyne engineering ltd"}]'),
+             lookups=("domain:glencoyne engineering ltd",), worst_credits=1),
+    SnovAnswered(request_id="snov-poll-1", call="domains_poll", task_id="t1", outcome="ok", elapsed_ms=120, status=200,
+                 credits=1, results=msgspec.Raw(b'[{"company_number":"05954546","state":"found",'
+                                                b'"domain":"glencoyne.co.uk"}]')),
+    SnovReused(company_number="SC123456", name="GLENCOYNE ENGINEERING LTD", source_company="05954546"),
+    SnovStopped(code="not_enough_credits", reason="Snov.io answered not_enough_credits to emails_poll"),
 ]}
 
 

@@ -119,7 +119,7 @@ def test_after_forget_no_byte_of_the_name_or_email_is_left_and_the_chain_verifie
                         (OFFICER_ID,)).fetchall()
     assert rows == [(ERASED, None, None, None)] * 3
     assert conn.execute("SELECT count(*) FROM officers WHERE name = ?", (OTHER_NAME,)).fetchone()[0] == 3
-    assert conn.execute("SELECT count(*) FROM emails").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM emails_standin").fetchone()[0] == 0
     status = erasure_status(conn, SUBJECT)
     assert status.erased and not erasure_status(conn, officer_subject(OTHER_ID)).erased
 

@@ -100,7 +100,9 @@ def backup_to(conn: apsw.Connection, out: Path) -> Path:
 
 # --- the projections as the worker will run them: opened bodies into the real officers projector ---
 
-EMAILS_TABLE = "CREATE TABLE IF NOT EXISTS emails (officer_id TEXT, email TEXT, smtp_status TEXT)"
+# A stand-in for an e-mail projection with plaintext rows (the real `emails` table is tested with
+# the enrichment stage: tests/worker/enrich/test_snov_privacy.py).
+EMAILS_TABLE = "CREATE TABLE IF NOT EXISTS emails_standin (officer_id TEXT, email TEXT, smtp_status TEXT)"
 
 
 def opened_records(conn: apsw.Connection, records: Sequence[Record]) -> list[Record]:
@@ -137,10 +139,10 @@ def _project(conn: apsw.Connection, records: Sequence[Record]) -> None:
             row = msgspec.json.decode(bytes(e.body), type=dict[str, msgspec.Raw])
             opened = opener.open_object(row)
             officer = opened.subject.partition(":")[2]
-            conn.execute("DELETE FROM emails WHERE officer_id = ?", (officer,))
+            conn.execute("DELETE FROM emails_standin WHERE officer_id = ?", (officer,))
             if not opened.erased:
                 email = msgspec.json.decode(opened.fields["email"])  # type: ignore[index]
-                conn.execute("INSERT INTO emails VALUES (?, ?, ?)", (officer, email, "valid"))
+                conn.execute("INSERT INTO emails_standin VALUES (?, ?, ?)", (officer, email, "valid"))
 
 
 def projecting_ledger(conn: apsw.Connection, clock, *, secure_delete: bool = True) -> Ledger:
@@ -153,7 +155,7 @@ def rewrite_forgotten(conn: apsw.Connection, subject: str) -> None:
     """What the projectors will do on a `person.forgotten` entry."""
     erase_officer_rows(conn, subject)
     if subject.startswith("officer:"):
-        conn.execute("DELETE FROM emails WHERE officer_id = ?", (subject.partition(":")[2],))
+        conn.execute("DELETE FROM emails_standin WHERE officer_id = ?", (subject.partition(":")[2],))
 
 
 def replayed_officers(conn: apsw.Connection, ledger: Ledger, batch: int) -> list[tuple]:

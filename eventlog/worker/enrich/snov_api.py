@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import msgspec
 
-from eventlog.errors import UpstreamError
+from eventlog.errors import SnovWireError
 
 __all__ = [
     "BALANCE_PATH",
@@ -70,10 +70,6 @@ CHARGED_SMTP_STATUSES = frozenset({"valid", "unknown"})  # 1 credit each; other 
 
 _T = TypeVar("_T")
 _S = TypeVar("_S")
-
-
-class SnovWireError(UpstreamError):
-    """A Snov.io answer whose shape we can't rely on: which call, and what is wrong where."""
 
 
 def name_key(text: str) -> str:
