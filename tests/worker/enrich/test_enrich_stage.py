@@ -1,6 +1,6 @@
 """The enrichment stage against the Snov.io simulator on loopback, judged from the server's side.
 
-Windows are shrunk (10 requests per 2 s instead of 60 per 60 s) so the limit binds within a
+Windows are shrunk (10 requests per second instead of 60 per minute) so the limit binds within a
 second or two of real time; the simulator and the stage share one clock, which a test can push
 forward to expire tokens on the server. Each test runs the real stage (`Enricher`) on a real
 SQLite file whose companies and officers were appended through the real projectors.
@@ -22,7 +22,7 @@ from tests.conftest import REPO_ROOT
 from tests.support.snov_stage import (RealClock, SnovSimulatorConfig, company, open_db, run_stage, running_snov_simulator,
                                       seed, stage_settings)
 
-LIMIT, WINDOW = 10, 2.0
+LIMIT, WINDOW = 10, 1.0
 
 
 def sim_config(**knobs) -> SnovSimulatorConfig:
@@ -90,7 +90,7 @@ async def test_the_limit_holds_by_the_servers_count_with_more_work_than_it_allow
     clock, conn, ledger = world
     seed(ledger, [company(i, officers=2) for i in range(1, 80)])
     async with running_snov_simulator(sim_config(), clock=clock) as sim:
-        enricher = await run_stage(ledger, settings_for(sim), clock, seconds=5)
+        enricher = await run_stage(ledger, settings_for(sim), clock, seconds=2.5)
         state = sim.state
     assert enricher.sent >= 2 * LIMIT  # it used the allowance of more than two windows ...
     assert state.max_in_any_window(WINDOW) <= LIMIT  # ... and never more than the limit in any of them
@@ -103,11 +103,11 @@ async def test_a_token_that_expires_mid_run_is_renewed_once_and_the_work_goes_on
     seed(ledger, [company(i) for i in range(1, 30)])
     async with running_snov_simulator(sim_config(token_lifetime=3600), clock=clock) as sim:
         settings = settings_for(sim)
-        first = await run_stage(ledger, settings, clock, seconds=1.5)
+        first = await run_stage(ledger, settings, clock, seconds=0.7)
         # The server's clock jumps past the token's hour; ours goes with it, but the holder's token
         # was issued before: the next call gets a 401, one renewal, and carries on.
         clock.offset += 3700
-        second = await run_stage(ledger, settings, clock, seconds=3)
+        second = await run_stage(ledger, settings, clock, seconds=1.5)
         state = sim.state
     assert len(state.tokens) >= 2
     assert state.outcomes()["unauthorized"] <= 1  # never a loop of 401s
@@ -119,7 +119,7 @@ async def test_a_token_that_expires_while_held_is_renewed_before_any_401(world):
     clock, conn, ledger = world
     seed(ledger, [company(i) for i in range(1, 30)])
     async with running_snov_simulator(sim_config(token_lifetime=1), clock=clock) as sim:
-        enricher = await run_stage(ledger, settings_for(sim), clock, seconds=3.5)
+        enricher = await run_stage(ledger, settings_for(sim), clock, seconds=2.5)
         state = sim.state
     assert len(state.tokens) >= 2 and enricher.holder.issued == len(state.tokens)
     assert state.outcomes()["unauthorized"] == 0
@@ -192,7 +192,7 @@ async def test_two_processes_on_one_database_keep_to_one_limit_and_never_start_a
     clock, conn, ledger = world
     seed(ledger, [company(i, officers=2) for i in range(1, 80)])
     async with running_snov_simulator(sim_config(), clock=clock) as sim:
-        args = [str(db_path), sim.base_url, "5", str(LIMIT), str(WINDOW)]
+        args = [str(db_path), sim.base_url, "3", str(LIMIT), str(WINDOW)]
         procs = [await asyncio.create_subprocess_exec(sys.executable, "-m", "tests.support.snov_stage_process", *args,
                                                       cwd=REPO_ROOT, stderr=asyncio.subprocess.PIPE)
                  for _ in range(2)]
