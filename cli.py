@@ -699,6 +699,11 @@ def suppress() -> None:
 
     Recorded in the ledger (the address of an e-mail only as its SHA-256); every lead export
     leaves them out and says how many rows it withheld.
+
+    \b
+    Example:
+        python cli.py suppress add jane@example.co.uk
+        python cli.py suppress list
     """
 
 
