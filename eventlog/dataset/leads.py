@@ -40,7 +40,7 @@ from eventlog.dataset.suppression import active_subjects
 from eventlog.errors import DatasetError
 from eventlog.ledger.db import connect, translated
 from eventlog.ledger.entries import LeadsExported, decode
-from eventlog.privacy import ERASED, email_subject
+from eventlog.privacy import ERASED, BadSubject, email_subject
 from projections.projectors.officers import current_condition
 from projections.projectors.processing_state import load_interest
 
@@ -244,6 +244,7 @@ def _rows(conn: apsw.Connection, sql: str, args: list[Any], f: LeadFilters, sinc
           suppressed: frozenset[str], counts: dict[str, int], total: int,
           progress: Progress | None) -> Iterator[dict[str, Any]]:
     cursor = conn.cursor().execute(sql, args)
+    by_email = any(s.startswith("email:") for s in suppressed)
     read = 0
     while True:
         chunk = list(itertools.islice(cursor, _CHUNK))
@@ -251,21 +252,29 @@ def _rows(conn: apsw.Connection, sql: str, args: list[Any], f: LeadFilters, sinc
             break
         read += len(chunk)
         for raw, enrich in zip(chunk, enrichment_for(conn, [(r[0], r[8]) for r in chunk])):
+            if f.with_email and not enrich.has_email:
+                continue
+            if since is not None and not ((raw[17] or "") > since or (enrich.changed_at or "") > since):
+                continue
+            # Counted only among the rows the filters let through: what this delivery held back.
             if raw[9] == ERASED:
                 counts["erased"] += 1
                 continue
             if (f"company:{raw[0]}" in suppressed or (raw[8] and f"officer:{raw[8]}" in suppressed)
-                    or any(email_subject(m.email) in suppressed for m in enrich.emails if "@" in m.email)):
+                    or (by_email and any(_email_key(m.email) in suppressed for m in enrich.emails))):
                 counts["withheld"] += 1
-                continue
-            if f.with_email and not enrich.has_email:
-                continue
-            if since is not None and not ((raw[17] or "") > since or (enrich.changed_at or "") > since):
                 continue
             counts["rows"] += 1
             yield _row(raw, enrich)
         if progress:
             progress(read, total)
+
+
+def _email_key(address: str) -> str | None:
+    try:
+        return email_subject(address)
+    except BadSubject:  # not an address a subject can name: nothing suppressed can match it
+        return None
 
 
 # --- writers ------------------------------------------------------------------------------------
