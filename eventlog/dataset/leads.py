@@ -64,6 +64,7 @@ EMAIL_FIELDS = ("email", "smtp_status", "is_valid_format", "is_disposable", "is_
 
 _CHUNK = 500  # rows per enrichment lookup and per progress call
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_FIRST = frozenset(_FORMULA)
 _ADDRESS_PARTS = ("care_of", "po_box", "premises", "address_line_1", "address_line_2", "locality", "region",
                   "postal_code", "country")
 _SIC = re.compile(r"[0-9]{1,5}")
@@ -222,22 +223,29 @@ def _sic_codes(text: str | None) -> list[str]:
         return []
 
 
-def _row(raw: tuple, enrich: Enrichment) -> dict[str, Any]:
-    (number, name, status, detail, ctype, created, sic, office, officer_id, officer_name, role, appointed,
-     nationality, occupation, month, year, address, fetched) = raw
+def _company(raw: tuple) -> dict[str, Any]:
+    number, name, status, detail, ctype, created, sic, office = raw[:8]
     registered, office_obj = _address(office)
-    updated = max(s for s in (fetched, enrich.changed_at) if s) if (fetched or enrich.changed_at) else None
     return {
         "company_number": number, "company_name": name, "company_status": status,
         "company_status_detail": detail, "company_type": ctype, "incorporated_on": created,
         "sic_codes": _sic_codes(sic), "registered_address": registered,
         "registered_postcode": office_obj.get("postal_code"), "registered_region": office_obj.get("region"),
+    }
+
+
+def _row(company: dict[str, Any], raw: tuple, enrich: Enrichment) -> dict[str, Any]:
+    (officer_id, officer_name, role, appointed, nationality, occupation, month, year, address, fetched) = raw[8:]
+    changed = enrich.changed_at
+    row = dict(company)
+    row.update({
         "officer_id": officer_id, "officer_name": officer_name, "officer_role": role, "appointed_on": appointed,
         "nationality": nationality, "occupation": occupation, "birth_month": month, "birth_year": year,
         "correspondence_address": _address(address)[0], "domain": enrich.domain,
         "emails": [{k: getattr(m, k) for k in EMAIL_FIELDS} for m in enrich.emails],
-        "updated_at": updated,
-    }
+        "updated_at": max(fetched, changed) if fetched and changed else fetched or changed,
+    })
+    return row
 
 
 def _rows(conn: apsw.Connection, sql: str, args: list[Any], f: LeadFilters, since: str | None,
@@ -245,6 +253,7 @@ def _rows(conn: apsw.Connection, sql: str, args: list[Any], f: LeadFilters, sinc
           progress: Progress | None) -> Iterator[dict[str, Any]]:
     cursor = conn.cursor().execute(sql, args)
     by_email = any(s.startswith("email:") for s in suppressed)
+    company: dict[str, Any] | None = None
     read = 0
     while True:
         chunk = list(itertools.islice(cursor, _CHUNK))
@@ -265,7 +274,9 @@ def _rows(conn: apsw.Connection, sql: str, args: list[Any], f: LeadFilters, sinc
                 counts["withheld"] += 1
                 continue
             counts["rows"] += 1
-            yield _row(raw, enrich)
+            if company is None or company["company_number"] != raw[0]:
+                company = _company(raw)  # rows come company by company: its fields once
+            yield _row(company, raw, enrich)
         if progress:
             progress(read, total)
 
@@ -281,18 +292,13 @@ def _email_key(address: str) -> str | None:
 
 
 def _csv_cells(row: dict[str, Any]) -> list[Any]:
-    out: list[Any] = []
-    for col in CSV_COLUMNS:
-        if col == "sic_codes":
-            value: Any = "; ".join(row["sic_codes"])
-        elif col == "emails":
-            value = "; ".join(m["email"] for m in row["emails"])
-        elif col == "email_statuses":
-            value = "; ".join(m["smtp_status"] or "" for m in row["emails"])
-        else:
-            value = row[col]
-        out.append(escape_cell(value) if isinstance(value, str) else value)
-    return out
+    mails = row["emails"]
+    cells = dict(row)
+    cells["sic_codes"] = "; ".join(row["sic_codes"])
+    cells["emails"] = "; ".join(m["email"] for m in mails) if mails else ""
+    cells["email_statuses"] = "; ".join(m["smtp_status"] or "" for m in mails) if mails else ""
+    first = _FORMULA_FIRST
+    return [("'" + v if v[:1] in first else v) if isinstance(v := cells[c], str) else v for c in CSV_COLUMNS]
 
 
 def _write_csv(rows: Iterator[dict[str, Any]], tmp: Path, bom: bool) -> None:
