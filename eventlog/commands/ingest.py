@@ -61,6 +61,10 @@ def run_worker(settings: Settings, *, simulate: bool = False, duration: float | 
     if not simulate and not settings.api_key:
         raise ConfigError("COMPANIES_HOUSE_API_KEY is not set: set it to your Companies House key, "
                           "or run `python cli.py ingest --simulate` to use the built-in simulator")
+    if not simulate and not settings.stream_key:
+        raise ConfigError("COMPANIES_HOUSE_STREAM_KEY is not set: set it to your Companies House "
+                          "streaming API key (a different key from COMPANIES_HOUSE_API_KEY; the stream "
+                          "refuses the REST key), or run `python cli.py ingest --simulate`")
     before = signal.getsignal(signal.SIGTERM)
     try:
         return asyncio.run(_main(settings, simulate, duration, report or _quiet, progress_interval))

@@ -351,7 +351,8 @@ def render_effective(
     for name, value in masked.items():
         var = FIELDS.get(name, (name.upper(),))[0]
         shown = _show(value)
-        if name == "stream_key" and value is None and masked.get("api_key"):
-            shown = f"(not set: the stream uses COMPANIES_HOUSE_API_KEY, {masked['api_key']})"
+        if name == "stream_key" and value is None:
+            # The two keys differ: the REST key is never used for the stream.
+            shown = "(not set: the stream needs its own key; COMPANIES_HOUSE_API_KEY is not accepted there)"
         lines.append(f"{var} = {shown} ({src.get(name, 'default')})")
     return "\n".join(lines) + "\n"

@@ -74,8 +74,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def stream_credential(self) -> str | None:
-        """The stream key, falling back to the REST key ."""
-        return self.stream_key or self.api_key
+        """The stream key. Never the REST key: Companies House's stream and REST keys are not
+        interchangeable (the stream answers 401 to a REST key), so there is no fallback."""
+        return self.stream_key
 
     @property
     def disk_reserve_bytes(self) -> int:
@@ -121,7 +122,7 @@ def _url(v: str) -> bool:
 # name -> (environment variable, what is allowed, check)
 FIELDS: dict[str, tuple[str, str, Callable[[Any], bool] | None]] = {
     "api_key": ("COMPANIES_HOUSE_API_KEY", "a Companies House REST API key", None),
-    "stream_key": ("COMPANIES_HOUSE_STREAM_KEY", "a Companies House stream key", None),
+    "stream_key": ("COMPANIES_HOUSE_STREAM_KEY", "a Companies House streaming API key (not the REST key)", None),
     "streaming_api_url": ("STREAMING_API_URL", "an http(s) URL, or several separated by commas", _url),
     "api_url": ("COMPANIES_HOUSE_API_URL", "an http(s) URL", _url),
     "database_path": ("DATABASE_PATH", "a file path", lambda v: bool(v.strip())),

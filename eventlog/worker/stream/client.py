@@ -66,7 +66,8 @@ _NEVER = float("inf")
 RATE_LIMITED_DELAY = 60.0  # a 429 on connect waits at least this long ("back off for minutes")
 BREAKER_COOLDOWN = 30.0  # an open breaker's first wait: long enough to stop hammering, short after a blip
 QUIET_HEALTHY_AFTER = 10.0  # a connection that spoke and was closed cleanly after this long is healthy
-_KEY_HINT = "COMPANIES_HOUSE_STREAM_KEY (or COMPANIES_HOUSE_API_KEY, which it falls back to)"
+_KEY_HINT = ("COMPANIES_HOUSE_STREAM_KEY (a streaming API key; the REST key in COMPANIES_HOUSE_API_KEY "
+             "is a different key and the stream refuses it)")
 
 Sleep = Callable[[float], Awaitable[object]]
 
