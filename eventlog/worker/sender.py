@@ -34,11 +34,11 @@ from eventlog.ledger.store import Ledger
 from eventlog.worker.limiter import EMERGENCY_WINDOWS, SlidingWindowLimiter
 from eventlog.worker.policy import requeue_same_attempt, retry_or_abandon, valid_company_number
 from projections.projectors.request_queue import QueueItem, earliest_not_before, next_item
+from projections.records import OFFICERS_PAGE_SIZE, next_page_start
 from eventlog.config.settings import Settings
 
 __all__ = ["Sender", "OFFICERS_PAGE_SIZE", "parse_ratelimit", "rest_session"]
 
-OFFICERS_PAGE_SIZE = 100  # the API's maximum: fewer pages, less of the allowance
 
 
 def rest_session(**kwargs) -> aiohttp.ClientSession:
@@ -58,6 +58,7 @@ def rest_session(**kwargs) -> aiohttp.ClientSession:
 class _Page(msgspec.Struct):
     items: list[msgspec.Raw] = []
     total_results: int | None = None
+    items_per_page: int | None = None
 
 
 def parse_ratelimit(headers: "aiohttp.typedefs.LooseHeaders") -> RateLimitHeaders | None:
@@ -234,10 +235,11 @@ class Sender:
                 return None
             self._append([ResponseReceived(status=status, ratelimit=headers, body=msgspec.Raw(body),
                                            **common)])
-            if item.kind == "officers" and page.total_results is not None:
-                nxt = page_start + len(page.items)
-                if page.items and nxt < page.total_results:
-                    return nxt
+            if item.kind == "officers":
+                # The projections' own rule: paging follows the items returned, never
+                # total_results alone (it lags), and stops at MAX_OFFICERS_LISTED.
+                return next_page_start(page_start, len(page.items), page.total_results,
+                                       page.items_per_page, OFFICERS_PAGE_SIZE)
             return None
         response = ResponseReceived(status=status, ratelimit=headers, **common)
         if status == 404:

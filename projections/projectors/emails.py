@@ -23,6 +23,7 @@ from eventlog.privacy import ERASED, Opener
 from projections.records import Batch
 from projections.rows import Statements
 from projections.projectors.domains import RETRYABLE
+from projections.projectors.officers import current_condition
 from projections.projectors.snov_tasks import POLL_ENDS, poll_outcome, start_outcome
 
 NAME = "emails"
@@ -172,7 +173,7 @@ def needing_lookup(conn: apsw.Connection, roles: tuple[str, ...], limit: int = 5
         "SELECT o.officer_id, o.company_number, o.name, d.domain FROM domains d "
         "JOIN officers o ON o.company_number = d.company_number "
         f"WHERE d.state = 'found' AND d.domain IS NOT NULL AND o.officer_id IS NOT NULL "
-        f"AND o.resigned_on IS NULL AND o.name IS NOT NULL AND o.officer_role IN ({marks}) "
+        f"AND {current_condition('o')} AND o.name IS NOT NULL AND o.officer_role IN ({marks}) "
         "AND NOT EXISTS (SELECT 1 FROM emails e WHERE e.officer_id = o.officer_id AND e.domain = d.domain "
         f"AND e.state NOT IN {RETRYABLE!r}) ORDER BY d.rowid, o.id LIMIT ?", (*roles, limit))]
 

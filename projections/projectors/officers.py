@@ -6,6 +6,15 @@ and all pages of one fetch end up together. `officer_id` is the person's id from
 `links.officer.appointments` (`/officers/<id>/appointments`). Rows get their ids
 in ledger order (SQLite's max(rowid) + 1); the same statements run in the same
 order however the ledger is batched, so replay reproduces them.
+
+`status` is Companies House's reading of an appointment: `resigned` when it has a
+`resigned_on`; else `inactive` when the company is dissolved, closed or converted-closed
+(their formerly active officers carry no `resigned_on`, and CH counts them inactive), else
+`active`. Read naively (`resigned_on IS NULL`), a dissolved company's directors would look
+current: readers use `current_condition()`. The company's status is the `companies` row's
+(that projector runs first); every company a batch touches (an officer page, or a profile
+that may change its status) has its officers' status recomputed at the end of the batch, so
+the result is the same however the ledger is batched.
 """
 
 from __future__ import annotations
@@ -17,11 +26,21 @@ from projections.payloads import officer_id, raw_text
 from projections.rows import Statements
 
 NAME = "officers"
-VERSION = 1
+VERSION = 2
 TABLES = ("officers",)
 LOOKUP_INDEXES = ("idx_officers_company",)
 
+ACTIVE, RESIGNED, INACTIVE = "active", "resigned", "inactive"
+CEASED_STATUSES = ("dissolved", "closed", "converted-closed")
+_PROFILE_TYPES = frozenset(("stream.event", "bulk.company"))
+
 _REPLACE = "DELETE FROM officers WHERE company_number = ?"
+_STATUS = (
+    "UPDATE officers SET status = CASE "
+    "WHEN resigned_on IS NOT NULL AND resigned_on != '' THEN 'resigned' "
+    "WHEN (SELECT c.company_status FROM companies c WHERE c.company_number = officers.company_number) "
+    "IN ('dissolved', 'closed', 'converted-closed') THEN 'inactive' ELSE 'active' END "
+    "WHERE company_number = ?")
 _ADD = ("INSERT INTO officers(company_number, officer_id, name, officer_role, appointed_on, resigned_on, "
         "nationality, occupation, country_of_residence, date_of_birth_month, date_of_birth_year, address, "
         "fetched_at, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -29,16 +48,28 @@ _ADD = ("INSERT INTO officers(company_number, officer_id, name, officer_role, ap
 
 def apply(conn: apsw.Connection, batch: Batch) -> None:
     sql = Statements()
+    touched: dict[str, None] = {}
     for r in batch.records:
+        if r.event_type in _PROFILE_TYPES:
+            number = batch.company(r)
+            if number:
+                touched[number] = None
+            continue
         if r.event_type != "response.received":
             continue
         e = r.entry
+        if e.status == 200 and e.kind == "profile":  # type: ignore[attr-defined]
+            number = batch.company(r)
+            if number:
+                touched[number] = None
+            continue
         if e.kind != "officers" or e.status != 200:  # type: ignore[attr-defined]
             continue
         number = batch.company(r)
         page = batch.officer_page(r)
         if not number or page is None:
             continue
+        touched[number] = None
         if e.page_start == 0:  # type: ignore[attr-defined]
             sql.add(_REPLACE, (number,))
         for item in page.items:
@@ -49,10 +80,27 @@ def apply(conn: apsw.Connection, batch: Batch) -> None:
                 dob.month if dob else None, dob.year if dob else None, raw_text(item.address),
                 r.received_at, e.request_id,  # type: ignore[attr-defined]
             ))
+    for number in touched:
+        sql.add(_STATUS, (number,))
     sql.run(conn)
 
 
 # --- reads ---------------------------------------------------------------------------------------
+
+
+def current_condition(alias: str = "") -> str:
+    """The SQL condition for a current officer, e.g. `WHERE {current_condition('o')}`.
+
+    Not `resigned_on IS NULL`: a dissolved company's formerly active officers have no
+    `resigned_on` either, and are not current."""
+    prefix = f"{alias}." if alias else ""
+    return f"{prefix}status = '{ACTIVE}'"
+
+
+def status_counts(conn: apsw.Connection, company_number: str) -> dict[str, int]:
+    """A company's appointments by status (active / resigned / inactive)."""
+    return dict(conn.execute("SELECT status, count(*) FROM officers WHERE company_number = ? GROUP BY status",
+                             (company_number,)).fetchall())
 
 
 def companies_with_officers(conn: apsw.Connection) -> int:

@@ -22,6 +22,7 @@ from typing import Callable
 from eventlog.ledger.entries import Interest
 from eventlog.ledger.store import Record
 
+from projections.payloads import lacks_officers_link
 from projections.records import COMPANY_PROFILE, Batch, is_final_page
 
 __all__ = [
@@ -52,7 +53,8 @@ CHANGED = (True, None)
 
 def new_row(received_at: str) -> dict:
     return {"processing_state": DETECTED, "created_at": received_at, "updated_at": received_at,
-            "status_retry_count": 0, "officers_retry_count": 0, "rate_limit_violations": 0}
+            "status_retry_count": 0, "officers_retry_count": 0, "rate_limit_violations": 0,
+            "no_officers_link": 0}
 
 
 def creates_row(record: Record) -> bool:
@@ -106,6 +108,7 @@ def stream_event(row: Row, r: Record, batch: Batch, interest: Interest) -> tuple
     if profile is None or profile.company_status is None:
         return UNCHANGED  # status unknown: the policy queues a REST profile request
     row["status_fetched_at"] = r.received_at
+    row["no_officers_link"] = 1 if lacks_officers_link(e.data) else 0  # type: ignore[attr-defined]
     state = row["processing_state"]
     if state in _SETTLED:
         if interest.matches(batch.value(r, interest.field)):
@@ -147,6 +150,7 @@ def response_received(row: Row, r: Record, batch: Batch, interest: Interest) -> 
             _error(row, "BAD_RESPONSE: the body is not a company profile", at)
             return True, "BAD_RESPONSE"
         row["status_fetched_at"] = at
+        row["no_officers_link"] = 1 if lacks_officers_link(e.body) else 0  # type: ignore[attr-defined]
         _decide_interest(row, interest.matches(batch.value(r, interest.field)), at)
         return CHANGED
     if e.kind == "officers":  # type: ignore[attr-defined]
