@@ -224,3 +224,27 @@ def lacks_officers_link(raw: msgspec.Raw) -> bool:
     except _ERRORS:
         return False
     return isinstance(links, dict) and not links.get("officers")
+
+
+FILING_HISTORY = "filing-history"
+GAZETTE_STRIKE_OFF_TYPES = frozenset(("GAZ1", "GAZ1(A)"))  # first Gazette notice: compulsory, voluntary
+
+
+class _Filing(msgspec.Struct):
+    category: Any = None
+    type: Any = None
+
+
+_filing = msgspec.json.Decoder(_Filing)
+
+
+def is_first_gazette_notice(raw: msgspec.Raw) -> bool:
+    """True for a /filings item that proposes a strike-off: `category` `gazette`, `type` `GAZ1`
+    (compulsory) or `GAZ1(A)` (voluntary). The notice is the proposal itself."""
+    if not raw:
+        return False
+    try:
+        item = _filing.decode(raw)
+    except _ERRORS:
+        return False
+    return item.category == "gazette" and item.type in GAZETTE_STRIKE_OFF_TYPES

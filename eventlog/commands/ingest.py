@@ -43,7 +43,7 @@ from projections.projectors import domains, emails, processing_state
 from projections.projectors.request_queue import depth_by_priority
 from eventlog.worker.limiter import SlidingWindowLimiter
 from eventlog.worker.runtime import Worker, wait_first
-from eventlog.worker.stream.client import last_recorded_timepoint, stream_clients
+from eventlog.worker.stream.client import last_recorded_timepoint, stream_clients, stream_name
 
 __all__ = ["run_worker", "StoppedBeforeStart", "early_stop_signals", "build_worker", "progress_line",
            "simulated"]
@@ -113,7 +113,8 @@ def _enrichment_part(worker: Worker) -> str:
 
 
 @contextlib.asynccontextmanager
-async def simulated(settings: Settings, seed: int = 0, after_timepoint: int | None = None) -> AsyncIterator[Settings]:
+async def simulated(settings: Settings, seed: int = 0, after_timepoint: int | None = None,
+                    after_filings: int | None = None) -> AsyncIterator[Settings]:
     """Start the built-in simulators (Companies House and Snov.io) on loopback and point the settings at them.
 
     A fresh simulator's stream starts at timepoint 1000; on a database an earlier
@@ -125,7 +126,8 @@ async def simulated(settings: Settings, seed: int = 0, after_timepoint: int | No
     # the allowance of 2: within a minute the window fills and the limiter visibly holds the line.
     config = SimulatorConfig(seed=seed, rate_limit_requests=settings.rate_limit_requests,
                              rate_limit_window=settings.rate_limit_window, events_per_second=70.0,
-                             **({"first_timepoint": after_timepoint + 1} if after_timepoint else {}))
+                             **({"first_timepoint": after_timepoint + 1} if after_timepoint else {}),
+                             **({"filings_first_timepoint": after_filings + 1} if after_filings else {}))
     # Snov.io plays along with its own client id and secret, at its documented limit, so the first
     # minute shows domains and e-mails too: a task's result is ready at its first poll (the stage
     # polls two seconds after a start), and `in_progress` is left to the tests.
@@ -134,8 +136,14 @@ async def simulated(settings: Settings, seed: int = 0, after_timepoint: int | No
     async with running_simulator(config) as sim, running_snov_simulator(snov) as snov_sim:
         yield msgspec.structs.replace(
             settings, api_key=config.api_key, stream_key=config.stream_key,
-            streaming_api_url=f"{sim.base_url}/companies", api_url=sim.base_url,
+            streaming_api_url=_simulated_streams(settings, sim.base_url), api_url=sim.base_url,
             snov_client_id=SIM_CLIENT_ID, snov_client_secret=SIM_CLIENT_SECRET, snov_api_url=snov_sim.base_url)
+
+
+def _simulated_streams(settings: Settings, base_url: str) -> str:
+    """The configured streams, by name, served by the simulator (it serves /companies and /filings)."""
+    names = [stream_name(u) for u in settings.stream_urls] or ["companies"]
+    return ",".join(f"{base_url}/{n}" for n in dict.fromkeys(names))
 
 
 async def _main(settings: Settings, simulate: bool, duration: float | None, report: Report,
@@ -150,7 +158,9 @@ async def _main(settings: Settings, simulate: bool, duration: float | None, repo
         async with contextlib.AsyncExitStack() as stack:
             if simulate:
                 last = last_recorded_timepoint(Ledger(conn), "companies")
-                settings = await stack.enter_async_context(simulated(settings, after_timepoint=last))
+                filings = last_recorded_timepoint(Ledger(conn), "filings")
+                settings = await stack.enter_async_context(
+                    simulated(settings, after_timepoint=last, after_filings=filings))
             return await _sessions(settings, conn, duration, report, progress_interval)
 
 

@@ -59,6 +59,7 @@ class _Retry(_Section):
     max_retries: int | None = _key("max_attempts")
     initial_retry_delay: float | None = _key("initial_delay")
     max_retry_delay: float | None = _key("max_delay")
+    stream_connect_spacing: float | None = _key("connect_spacing")
     jitter: bool | None = None  # ignored, see IGNORED_KEYS
 
 
@@ -120,6 +121,7 @@ class _Health(_Section):
 
 class _Schedule(_Section):
     business_hours: bool | None = None
+    stream_max_dark_hours: float | None = _key("max_dark_hours")
 
 
 class _Snov(_Section):

@@ -22,7 +22,7 @@ from typing import Callable
 from eventlog.ledger.entries import Interest
 from eventlog.ledger.store import Record
 
-from projections.payloads import lacks_officers_link
+from projections.payloads import FILING_HISTORY, is_first_gazette_notice, lacks_officers_link
 from projections.records import COMPANY_PROFILE, Batch, is_final_page
 
 __all__ = [
@@ -62,6 +62,8 @@ def creates_row(record: Record) -> bool:
     t = record.event_type
     if t == "stream.event":
         e = record.entry
+        if e.resource_kind == FILING_HISTORY:  # type: ignore[attr-defined]
+            return e.change != "deleted" and is_first_gazette_notice(e.data)  # type: ignore[attr-defined]
         return e.resource_kind == COMPANY_PROFILE and e.change != "deleted"  # type: ignore[attr-defined]
     return t == "request.queued"
 
@@ -100,8 +102,34 @@ def _is_current(row: Row, kind: str, request_id: str) -> bool:
     return held is None or held == request_id
 
 
+# What a first Gazette notice for strike-off says of the company's profile.
+_GAZETTE_IMPLIES = {"company_status_detail": "active-proposal-to-strike-off", "company_status": "active"}
+
+
+def gazette_notice(row: Row, r: Record, batch: Batch, interest: Interest) -> tuple[bool, str | None]:
+    """A GAZ1 / GAZ1(A) on /filings is the strike-off proposal itself: when the interest is the
+    proposal, the company is confirmed with no status call, as a /companies event carrying the
+    status would; whichever stream spoke first, a row already under way or done is left alone
+    unless, settled, it now becomes of interest (then the policy completes it without a call
+    when its officers are fresh). With another interest the row stays detected: a status call
+    decides."""
+    e = r.entry
+    if e.change == "deleted" or not is_first_gazette_notice(e.data):  # type: ignore[attr-defined]
+        return UNCHANGED
+    implied = _GAZETTE_IMPLIES.get(interest.field)
+    if implied is None or not interest.matches(implied):
+        return UNCHANGED
+    if row["processing_state"] not in _SETTLED or row["processing_state"] == STRIKE_OFF_CONFIRMED:
+        return UNCHANGED
+    row["processing_state"] = STRIKE_OFF_CONFIRMED
+    row["status_fetched_at"] = r.received_at
+    return CHANGED
+
+
 def stream_event(row: Row, r: Record, batch: Batch, interest: Interest) -> tuple[bool, str | None]:
     e = r.entry
+    if e.resource_kind == FILING_HISTORY:  # type: ignore[attr-defined]
+        return gazette_notice(row, r, batch, interest)
     if e.resource_kind != COMPANY_PROFILE or e.change == "deleted":  # type: ignore[attr-defined]
         return UNCHANGED
     profile = batch.profile(r)

@@ -50,7 +50,7 @@ def test_each_session_gets_a_fresh_ledger_with_projections_and_the_fact_log(conn
     second = build_worker(SETTINGS, conn, clock=clock, report=lambda line: None)
     assert first.ledger is not second.ledger  # else the first session's observer would stay attached
     assert [type(h) for h in second.ledger.after_commit] == [LedgerLog]
-    assert [c.stream for c in second.stream_clients] == ["companies"]
+    assert [c.stream for c in second.stream_clients] == ["companies", "filings"]  # both streams by default
     assert all(c.ledger is second.ledger for c in second.stream_clients)
 
     second.ledger.append_many([stream_event("00000042", 1001), stream_event("00000043", 1002)])
