@@ -7,7 +7,7 @@ signals, the health server and the fact log.
 Start-up order matters: refuse to start below the disk reserve, migrate, take
 the worker lock, refuse outdated projections, catch projections up; only then
 does a session's `Worker` record `worker.started` and start its tasks. With
-BUSINESS_HOURS one session runs per opening, the health server outliving them.
+BUSINESS_HOURS the REST calls pause outside the hours; the streams never do.
 SIGTERM and SIGINT stop the running session cleanly (exit 0); before the event
 loop's handlers are installed, `early_stop_signals` turns them into
 `StoppedBeforeStart`, so a stop during start-up appends nothing.
@@ -21,7 +21,7 @@ import importlib.util
 import random
 import signal
 from datetime import datetime, timezone
-from typing import AsyncIterator, Callable, Iterator
+from typing import AsyncIterator, Awaitable, Callable, Iterator
 
 import apsw
 import msgspec
@@ -42,7 +42,7 @@ from eventlog.simulator.snov import SIM_CLIENT_ID, SIM_CLIENT_SECRET, SnovSimula
 from projections.projectors import domains, emails, processing_state
 from projections.projectors.request_queue import depth_by_priority
 from eventlog.worker.limiter import SlidingWindowLimiter
-from eventlog.worker.runtime import Worker, wait_first
+from eventlog.worker.runtime import Worker
 from eventlog.worker.stream.client import last_recorded_timepoint, stream_clients, stream_name
 
 __all__ = ["run_worker", "StoppedBeforeStart", "early_stop_signals", "build_worker", "progress_line",
@@ -165,24 +165,23 @@ async def _main(settings: Settings, simulate: bool, duration: float | None, repo
 
 
 async def _sessions(settings: Settings, conn: apsw.Connection, duration: float | None, report: Report,
-                    progress_interval: float) -> int:
-    """Run the worker; with BUSINESS_HOURS, one session per opening, sleeping in between.
+                    progress_interval: float, clock: Clock | None = None,
+                    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> int:
+    """Run the worker: one session, the streams followed all the time.
 
-    Each session resumes the stream from the ledger's last timepoint, so the
-    hours closed cost nothing but latency.
+    With BUSINESS_HOURS only the REST calls pause outside the hours (`Worker.pause_calls`):
+    the stream is never dark, so a long weekend (63 h, 111 h at Easter) can't outrun CH's
+    retention of about 3 days and end in a 416. `clock`/`sleep` are for compressed-time runs.
     """
     if settings.business_hours:
         _need_ops("BUSINESS_HOURS=true", "holidays")
-        # Imported here, not at the top: the schedule needs `holidays`, from the optional ops extra,
-        # and a worker without BUSINESS_HOURS must run without it.
-        from eventlog.worker.schedule import is_open, next_change, wait_until_open
     if settings.health_port:
         _need_ops("a health port", "prometheus_client", "aiohttp_sse", "psutil")
 
     loop = asyncio.get_running_loop()
     shutdown = asyncio.Event()
     current: list[Worker] = []
-    clock = SystemClock()
+    clock = clock or SystemClock()
 
     def on_signal(sig: signal.Signals) -> None:
         shutdown.set()
@@ -191,7 +190,6 @@ async def _sessions(settings: Settings, conn: apsw.Connection, duration: float |
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
-    deadline = None if duration is None else loop.time() + duration
     view = _SessionView(settings, conn, clock)
     health = None
     if settings.health_port:
@@ -202,32 +200,18 @@ async def _sessions(settings: Settings, conn: apsw.Connection, duration: float |
         health = HealthServer(view, settings.health_host, settings.health_port)
         await health.start()
         report(f"health, metrics and status page on {health.url}")
+    schedule: asyncio.Task | None = None
     try:
-        while True:
-            if settings.business_hours and not is_open(_utcnow(clock)):
-                opens = next_change(_utcnow(clock))
-                view.current, view.stream_paused = None, f"outside business hours until {opens.isoformat()}"
-                report(f"outside business hours: sleeping until {opens.isoformat()}")
-                waiter = wait_until_open(clock, asyncio.sleep)
-                limit = None if deadline is None else max(deadline - loop.time(), 0)
-                await wait_first(shutdown.wait(), asyncio.wait_for(waiter, limit))
-                if shutdown.is_set() or (deadline is not None and loop.time() >= deadline):
-                    return 0
-            left = None if deadline is None else max(deadline - loop.time(), 0)
-            session = left
-            if settings.business_hours:
-                closes = (next_change(_utcnow(clock)) - _utcnow(clock)).total_seconds()
-                session = closes if left is None else min(left, closes)
-            worker = build_worker(settings, conn, clock=clock, report=report,
-                                  progress_interval=progress_interval)
-            current[:] = [worker]
-            view.current, view.stream_paused = worker, None
-            code = await worker.run(session)
-            if code != 0 or shutdown.is_set() or not settings.business_hours:
-                return code
-            if deadline is not None and loop.time() >= deadline:
-                return code
+        worker = build_worker(settings, conn, clock=clock, report=report, progress_interval=progress_interval)
+        current[:] = [worker]
+        view.current = worker
+        if settings.business_hours:
+            schedule = asyncio.create_task(follow_business_hours(worker, clock, report, sleep), name="hours")
+        return await worker.run(duration)
     finally:
+        if schedule is not None:
+            schedule.cancel()
+            await asyncio.gather(schedule, return_exceptions=True)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         # The stop is under way: a second SIGTERM (a deploy's) must not kill the teardown and hide
@@ -235,6 +219,29 @@ async def _sessions(settings: Settings, conn: apsw.Connection, duration: float |
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if health is not None:
             await health.stop()
+
+
+async def follow_business_hours(worker: Worker, clock: Clock, report: Report,
+                                sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+                                max_sleep: float = 600.0) -> None:
+    """Pause the worker's REST calls outside business hours and resume them at opening; never
+    the stream. Looks again at least every `max_sleep` seconds (the wall clock can jump)."""
+    # Imported here, not at the top: the schedule needs `holidays`, from the optional ops extra,
+    # and a worker without BUSINESS_HOURS must run without it.
+    from eventlog.worker.schedule import is_open, next_change
+
+    while True:
+        now = _utcnow(clock)
+        change = next_change(now)
+        if is_open(now):
+            if worker.calls_paused is not None:
+                worker.resume_calls()
+                report("business hours: REST calls resumed (the stream never paused)")
+        elif worker.calls_paused is None:
+            worker.pause_calls(f"outside business hours until {change.isoformat()}")
+            report(f"outside business hours: REST calls paused until {change.isoformat()}; "
+                   "the stream goes on")
+        await sleep(min(max((change - now).total_seconds(), 0.01), max_sleep))
 
 
 def _need_ops(what: str, *modules: str) -> None:
@@ -260,7 +267,12 @@ class _SessionView:
                                             slack=settings.rate_limit_slack)
         self.started_at = clock.now()
         self.current: Worker | None = None
-        self.stream_paused: str | None = None
+        self.stream_paused: str | None = None  # never set now: the stream is followed all the time
+
+    @property
+    def calls_paused(self) -> str | None:
+        """Why the REST calls are paused (outside business hours), or None."""
+        return self.current.calls_paused if self.current else None
 
     def stream_stats(self) -> list:
         return self.current.stream_stats() if self.current else []

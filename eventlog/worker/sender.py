@@ -88,7 +88,7 @@ class Sender:
     def __init__(self, settings: Settings, ledger: Ledger, limiter: SlidingWindowLimiter,
                  session: aiohttp.ClientSession, *, clock: Clock, stop: asyncio.Event,
                  wake: asyncio.Event, rng: random.Random | None = None,
-                 on_change: Callable[[], None] | None = None):
+                 on_change: Callable[[], None] | None = None, calls_open: asyncio.Event | None = None):
         self.settings = settings
         self.ledger = ledger
         self.conn = ledger.conn
@@ -102,6 +102,8 @@ class Sender:
         self.sent = 0
         self.responses: dict[int, int] = {}
         self.limiter_waits = 0
+        # Cleared while REST calls are paused (outside business hours); the stream never is.
+        self.calls_open = calls_open
 
     # --- granting: limiter + queue + write-ahead, in one transaction --------------
 
@@ -149,6 +151,9 @@ class Sender:
     async def run(self) -> None:
         """One sending lane; the worker runs a few so slow responses don't waste the window."""
         while not self.stop.is_set():
+            if self.calls_open is not None and not self.calls_open.is_set():
+                await self._until_open()
+                continue
             grant = self._grant(None, 0)
             if grant.item is None:
                 if grant.why == "rejected":
@@ -162,6 +167,17 @@ class Sender:
                 await self._pause(wait)
                 continue
             await self._perform(grant.item)
+
+    async def _until_open(self) -> None:
+        """Wait until calls are open again, or the worker stops."""
+        assert self.calls_open is not None
+        stop = asyncio.ensure_future(self.stop.wait())
+        opened = asyncio.ensure_future(self.calls_open.wait())
+        try:
+            await asyncio.wait({stop, opened}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            opened.cancel()
 
     # --- performing ---------------------------------------------------------------
 
