@@ -24,3 +24,7 @@ CREATE TABLE stream_gaps (
     reconciled_by TEXT                   -- the snapshot's file name(s)
 );
 CREATE INDEX idx_stream_gaps_open ON stream_gaps(reconciled_at);
+
+-- The audit reads the gaps and their reconciliations from the ledger alone (it trusts no
+-- projection); this keeps that read off a scan of the whole ledger.
+CREATE INDEX idx_event_log_gaps ON event_log(id) WHERE event_type IN ('stream.gap', 'stream.gaps_reconciled');

@@ -65,3 +65,4 @@ def describe(gap: Gap) -> str:
         return (f"UNRESOLVED: {gap.stream} lost events at {gap.gap_at} (416 for {asked}); "
                 "import a bulk snapshot dated after it to reconcile")
     return f"reconciled: {gap.stream} gap at {gap.gap_at} by {gap.reconciled_by}"
+
