@@ -34,6 +34,7 @@ from eventlog.ledger.store import Ledger
 from eventlog.worker.limiter import EMERGENCY_WINDOWS, SlidingWindowLimiter
 from eventlog.worker.policy import requeue_same_attempt, retry_or_abandon, valid_company_number
 from projections.projectors.request_queue import QueueItem, earliest_not_before, next_item
+from projections.projectors import officers, processing_state
 from projections.records import OFFICERS_PAGE_SIZE, next_page_start
 from eventlog.config.settings import Settings
 
@@ -80,6 +81,7 @@ class _Grant(msgspec.Struct):
     item: QueueItem | None
     wait: float
     why: str = ""
+    page_start: int = 0
 
 
 class Sender:
@@ -116,6 +118,7 @@ class Sender:
                 item = next_item(self.conn, self.clock.now())
                 if item is None:
                     return _Grant(None, 0.0, "idle")
+                page_start = self._resume_at(item)
             if not valid_company_number(item.company_number):
                 tx.append(RequestAbandoned(request_id=item.request_id, kind=item.kind,
                                            company_number=item.company_number,
@@ -128,7 +131,7 @@ class Sender:
                                   page_start=page_start))
         self.limiter.sent()
         self.sent += 1
-        return _Grant(item, 0.0)
+        return _Grant(item, 0.0, page_start=page_start)
 
     @staticmethod
     def _path(item: QueueItem, page_start: int) -> str:
@@ -166,7 +169,7 @@ class Sender:
                     wait = grant.wait
                 await self._pause(wait)
                 continue
-            await self._perform(grant.item)
+            await self._perform(grant.item, grant.page_start)
 
     async def _until_open(self) -> None:
         """Wait until calls are open again, or the worker stops."""
@@ -181,8 +184,15 @@ class Sender:
 
     # --- performing ---------------------------------------------------------------
 
-    async def _perform(self, item: QueueItem) -> None:
-        page_start = 0
+    def _resume_at(self, item: QueueItem) -> int:
+        """Where an officers fetch starts: after the pages an earlier attempt already recorded
+        (a worker killed between a page's answer and the next page resumes there, not at 0)."""
+        if item.kind != "officers":
+            return 0
+        done = processing_state.officers_fetched_at(self.conn, item.company_number)
+        return officers.recorded_since(self.conn, item.company_number, done)
+
+    async def _perform(self, item: QueueItem, page_start: int = 0) -> None:
         while True:
             try:
                 more = await self._call(item, page_start)

@@ -103,6 +103,18 @@ def status_counts(conn: apsw.Connection, company_number: str) -> dict[str, int]:
                              (company_number,)).fetchall())
 
 
+def recorded_since(conn: apsw.Connection, company_number: str, completed_at: str | None) -> int:
+    """Appointments of the company recorded after its last completed fetch (`completed_at`, None
+    when none completed): the pages of an unfinished fetch, page 0 first. Their count is where
+    that fetch resumes (each page starts where the items before it ended)."""
+    if completed_at is None:
+        sql, args = "SELECT count(*) FROM officers WHERE company_number = ?", (company_number,)
+    else:
+        sql = "SELECT count(*) FROM officers WHERE company_number = ? AND fetched_at > ?"
+        args = (company_number, completed_at)
+    return int(conn.execute(sql, args).fetchone()[0])
+
+
 def companies_with_officers(conn: apsw.Connection) -> int:
     """Companies with at least one officer row (what the customer's target counts)."""
     return conn.execute("SELECT count(DISTINCT company_number) FROM officers").fetchone()[0]

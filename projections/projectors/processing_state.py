@@ -158,6 +158,13 @@ def needing_officers(conn: apsw.Connection) -> list[tuple[str, str, str | None, 
     return conn.execute(_NEEDS_OFFICERS).fetchall()
 
 
+def officers_fetched_at(conn: apsw.Connection, company_number: str) -> str | None:
+    """When the company's last officers fetch completed (None: never)."""
+    row = conn.execute("SELECT officers_fetched_at FROM company_processing_state WHERE company_number = ?",
+                       (company_number,)).fetchone()
+    return row[0] if row else None
+
+
 def state_counts(conn: apsw.Connection) -> dict[str, int]:
     """Companies in each processing state."""
     return {str(s): int(n) for s, n in conn.execute(

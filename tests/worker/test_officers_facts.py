@@ -20,7 +20,7 @@ from eventlog.ledger.store import Ledger
 from eventlog.simulator import SimulatorConfig, running_simulator
 from eventlog.worker import sender as sender_module
 from eventlog.worker.limiter import SlidingWindowLimiter
-from eventlog.worker.policy import NO_OFFICERS_LINK, sweep
+from eventlog.worker.policy import NO_OFFICERS_LINK, recover_in_flight, sweep
 from eventlog.worker.sender import Sender, rest_session
 from projections.projectors import officers
 from projections.records import MAX_OFFICERS_LISTED, next_page_start
@@ -50,7 +50,7 @@ async def drive(conn, sim, numbers: list[str], *, interest: Interest = STRIKE_OF
         for _ in range(max_steps):
             grant = sender._grant(None, 0)
             if grant.item is not None:
-                await sender._perform(grant.item)
+                await sender._perform(grant.item, grant.page_start)
                 continue
             entries = sweep(conn, settings, clock.now())
             if not entries:
@@ -172,3 +172,36 @@ async def test_the_ip_limits_403_is_paced_not_a_crash(conn) -> None:
     assert [s for s, _ in limited] == [403] and limited[0][1]
     # the refused request is queued again, to wait out the cooldown
     assert conn.execute("SELECT count(*) FROM request_queue").fetchone()[0] >= 1
+
+
+async def test_a_fetch_killed_between_pages_resumes_at_the_first_page_not_recorded(conn, monkeypatch) -> None:
+    """Issue #17: page 0 answered and recorded, page 20 sent and the worker killed before its
+    answer was recorded: the retry asks for page 20, not page 0 again."""
+    monkeypatch.setattr(sender_module, "OFFICERS_PAGE_SIZE", 20)
+    config = SimulatorConfig(lagging_counts_share=0.0, zero_officer_share=0.0, no_officers_link_share=0.0,
+                             company_count=3000)
+    async with running_simulator(config) as sim:
+        [number] = pick(sim, lambda u, c: len(u.officers(c)) > 40, 1)
+        clock = SystemClock()
+        ledger = Ledger(conn, clock)
+        projections.attach(ledger)
+        ledger.append(WorkerStarted(version="t", pid=1, rate_limit_requests=600, rate_limit_window=300))
+        ledger.append(RequestQueued(request_id="o-1", kind="officers", company_number=number))
+        settings = Settings(api_url=sim.base_url, api_key="sim-key")
+        limiter = SlidingWindowLimiter(conn, clock, limit=600, window=300, slack=2)
+        async with rest_session() as session:
+            sender = Sender(settings, ledger, limiter, session, clock=clock, stop=asyncio.Event(),
+                            wake=asyncio.Event())
+            grant = sender._grant(None, 0)
+            assert grant.page_start == 0
+            assert await sender._call(grant.item, 0) == 20  # page 0 recorded
+            assert sender._grant(grant.item, 20).item is not None  # page 20 sent ... and the worker killed
+        # the next worker's start-up: the request left in flight is recorded as interrupted, requeued
+        ledger.append_many(recover_in_flight(conn, clock.now()))
+        await drive(conn, sim, [])
+        starts = [int(p.rsplit("start_index=", 1)[1]) for p in officer_requests(sim, number)]
+        listed = len(sim.simulator.universe.officers(number))
+    # page 0 once: the retry began at page 20 (the killed attempt never reached the server here)
+    assert starts[:2] == [0, 20] and starts == sorted(set(starts)) and starts.count(0) == 1
+    got = conn.execute("SELECT count(*) FROM officers WHERE company_number = ?", (number,)).fetchone()[0]
+    assert got == listed and state_of(conn, number) == "completed"
