@@ -21,7 +21,7 @@ import apsw
 import msgspec
 import psutil
 
-from eventlog.clock import Clock, from_epoch, to_epoch
+from eventlog.clock import Clock, from_epoch, published_epoch, to_epoch
 from eventlog.ledger.db import connect
 from eventlog.ledger.disk import DiskReport, measure
 from eventlog.worker.limiter import SlidingWindowLimiter
@@ -248,7 +248,8 @@ class Probe:
         out = []
         for received, published in rows:
             try:
-                out.append(max(0.0, to_epoch(received) - to_epoch(published)))
+                got = to_epoch(received)
+                out.append(max(0.0, got - published_epoch(published, got)))
             except (TypeError, ValueError):
                 continue
         out.sort()

@@ -23,6 +23,7 @@ from eventlog.worker.limiter import SlidingWindowLimiter
 from eventlog.worker.policy import NO_OFFICERS_LINK, recover_in_flight, sweep
 from eventlog.worker.sender import Sender, rest_session
 from projections.projectors import officers
+from projections.projectors.request_queue import earliest_not_before
 from projections.records import MAX_OFFICERS_LISTED, next_page_start
 
 STRIKE_OFF = Interest()
@@ -38,7 +39,7 @@ async def drive(conn, sim, numbers: list[str], *, interest: Interest = STRIKE_OF
     clock = SystemClock()
     ledger = Ledger(conn, clock)
     projections.attach(ledger)
-    settings = Settings(api_url=sim.base_url, api_key="sim-key", max_retries=2, initial_retry_delay=0.01,
+    settings = Settings(api_url=sim.base_url, api_key="sim-key", max_retries=6, initial_retry_delay=0.01,
                         max_retry_delay=0.02)
     ledger.append(WorkerStarted(version="t", pid=1, rate_limit_requests=600, rate_limit_window=300,
                                 interest=interest))
@@ -53,9 +54,14 @@ async def drive(conn, sim, numbers: list[str], *, interest: Interest = STRIKE_OF
                 await sender._perform(grant.item, grant.page_start)
                 continue
             entries = sweep(conn, settings, clock.now())
-            if not entries:
-                break
-            ledger.append_many(entries)
+            if entries:
+                ledger.append_many(entries)
+                continue
+            due = earliest_not_before(conn)
+            if grant.why == "idle" and due is not None and due - clock.now() < 1.0:
+                await asyncio.sleep(max(due - clock.now(), 0.005))  # a retry's backoff
+                continue
+            break
         else:
             raise AssertionError("the worker never ran out of work: a loop")
     return ledger
@@ -205,3 +211,19 @@ async def test_a_fetch_killed_between_pages_resumes_at_the_first_page_not_record
     assert starts[:2] == [0, 20] and starts == sorted(set(starts)) and starts.count(0) == 1
     got = conn.execute("SELECT count(*) FROM officers WHERE company_number = ?", (number,)).fetchone()[0]
     assert got == listed and state_of(conn, number) == "completed"
+
+
+async def test_rest_gateway_html_pages_are_retried_never_parsed(conn) -> None:
+    config = SimulatorConfig(rest_gateway_error_share=0.4, zero_officer_share=0.0, no_officers_link_share=0.0,
+                             company_count=200, seed=4)
+    async with running_simulator(config) as sim:
+        numbers = pick(sim, lambda u, c: True, 6)
+        await drive(conn, sim, numbers)
+        statuses = sim.state.statuses()
+    assert {502, 503, 504} & set(statuses)
+    codes = [c for (c,) in conn.execute("SELECT json_extract(event_data, '$.cause') FROM event_log "
+                                        "WHERE event_type = 'request.queued'")]
+    assert any(c and "SERVER_ERROR" in c for c in codes)  # retried with backoff
+    bad = conn.execute("SELECT count(*) FROM event_log WHERE event_data LIKE '%BAD_RESPONSE%'").fetchone()[0]
+    assert bad == 0  # an HTML page is never read as JSON
+    assert all(state_of(conn, n) == "completed" for n in numbers)
