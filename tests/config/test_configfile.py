@@ -149,7 +149,7 @@ def test_empty_file_and_empty_sections_mean_nothing_set(tmp_path):
         ("streaming:\n  retry:\n    max_delay: soon\n",
          r"streaming\.retry\.max_delay: expected `float`, got `str`"),
         ("streaming:\n  retry:\n    maxdelay: 3\n",
-         r"streaming\.retry\.maxdelay: unknown key \(known here: max_attempts, initial_delay, max_delay, jitter\)"),
+         r"streaming\.retry\.maxdelay: unknown key \(known here: max_attempts, initial_delay, max_delay, connect_spacing, jitter\)"),
         ("stream:\n  url: x\n", r"stream: unknown key \(known here: streaming, companies_house,"),
         ("streaming: 3\n", r"streaming: expected a mapping, got `int`"),
         ("- a\n- b\n", r"top level: expected a mapping, got a list"),
