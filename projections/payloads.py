@@ -219,6 +219,11 @@ def lacks_officers_link(raw: msgspec.Raw) -> bool:
     (a bulk row, a deletion) says nothing, so False."""
     if not raw:
         return False
+    data = bytes(raw)
+    if b'"links"' not in data:
+        return False  # no links object at all: says nothing
+    if b'"officers"' in data and b'"officers":null' not in data and b'"officers": null' not in data:
+        return False  # the usual case, without a second parse of the profile
     try:
         links = _links_only.decode(raw).links
     except _ERRORS:
