@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 from typing import Protocol
 
-__all__ = ["Clock", "SystemClock", "FixedClock", "iso", "parse_iso", "to_epoch", "from_epoch"]
+__all__ = ["Clock", "SystemClock", "FixedClock", "iso", "parse_iso", "to_epoch", "from_epoch", "published_epoch"]
 
 _FMT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -66,3 +66,30 @@ def parse_iso(s: str) -> datetime:
 
 def to_epoch(s: str) -> float:
     return parse_iso(s).timestamp()
+
+
+_TWELVE_HOURS = 12 * 3600.0
+_SKEW = 300.0  # CH's clock and ours may disagree by this much
+
+
+def published_epoch(published_at: str, received: float) -> float:
+    """A stream event's `published_at` as epoch seconds (UTC), whatever its form.
+
+    CH writes it three ways: `2025-01-30T10:00:00` (UTC, no offset), `2023-11-04T14:33:29.123Z`
+    (older events), and, for six weeks around new year 2025, with a 12-hour clock
+    (`2025-01-06T02:33:29` for 14:33:29; midnight's hour as 12). A bare time with an hour of 1-12
+    may be either reading: the later one not after `received` (when we got it, plus a few
+    minutes of skew) is taken. Live events are read right; an event of that era read more than
+    12 hours after it was published can be read 12 hours late.
+    """
+    t = to_epoch(published_at)
+    text = published_at.strip()
+    if text.endswith("Z") or "+" in text[10:] or "." in text[10:] or len(text) < 13:
+        return t
+    hour = int(text[11:13])
+    if not 1 <= hour <= 12:
+        return t
+    base = t - hour * 3600.0  # the same date and minutes, at hour 0
+    candidates = [base + (hour % 12) * 3600.0, base + (hour % 12) * 3600.0 + _TWELVE_HOURS]
+    fitting = [c for c in candidates if c <= received + _SKEW]
+    return max(fitting) if fitting else t

@@ -80,12 +80,14 @@ class OfficerPage(msgspec.Struct):
     items: list[OfficerItem] = []
     total_results: int | None = None
     start_index: int | None = None
+    items_per_page: int | None = None
 
 
 class _LoosePage(msgspec.Struct):
     items: list[msgspec.Raw] = []
     total_results: Any = None
     start_index: Any = None
+    items_per_page: Any = None
 
 
 _profile = msgspec.json.Decoder(Profile)
@@ -189,7 +191,8 @@ def decode_officer_page(raw: msgspec.Raw) -> OfficerPage | None:
     except _ERRORS:
         return None
     return OfficerPage(items=[_loose_item(r) for r in loose.items],
-                       total_results=_int(loose.total_results), start_index=_int(loose.start_index))
+                       total_results=_int(loose.total_results), start_index=_int(loose.start_index),
+                       items_per_page=_int(loose.items_per_page))
 
 
 def officer_id(item: OfficerItem) -> str | None:
@@ -201,3 +204,52 @@ def officer_id(item: OfficerItem) -> str | None:
     if len(parts) >= 2 and parts[0] == "officers":
         return parts[1]
     return None
+
+
+class _LinksOnly(msgspec.Struct):
+    links: Any = None
+
+
+_links_only = msgspec.json.Decoder(_LinksOnly)
+
+
+def lacks_officers_link(raw: msgspec.Raw) -> bool:
+    """True when a profile's `links` is an object without (or with a null) `officers`: CH has no
+    officer list behind it, and a call would be a wasted 404. A payload with no `links` at all
+    (a bulk row, a deletion) says nothing, so False."""
+    if not raw:
+        return False
+    data = bytes(raw)
+    if b'"links"' not in data:
+        return False  # no links object at all: says nothing
+    if b'"officers"' in data and b'"officers":null' not in data and b'"officers": null' not in data:
+        return False  # the usual case, without a second parse of the profile
+    try:
+        links = _links_only.decode(raw).links
+    except _ERRORS:
+        return False
+    return isinstance(links, dict) and not links.get("officers")
+
+
+FILING_HISTORY = "filing-history"
+GAZETTE_STRIKE_OFF_TYPES = frozenset(("GAZ1", "GAZ1(A)"))  # first Gazette notice: compulsory, voluntary
+
+
+class _Filing(msgspec.Struct):
+    category: Any = None
+    type: Any = None
+
+
+_filing = msgspec.json.Decoder(_Filing)
+
+
+def is_first_gazette_notice(raw: msgspec.Raw) -> bool:
+    """True for a /filings item that proposes a strike-off: `category` `gazette`, `type` `GAZ1`
+    (compulsory) or `GAZ1(A)` (voluntary). The notice is the proposal itself."""
+    if not raw:
+        return False
+    try:
+        item = _filing.decode(raw)
+    except _ERRORS:
+        return False
+    return item.category == "gazette" and item.type in GAZETTE_STRIKE_OFF_TYPES

@@ -15,7 +15,8 @@ from eventlog.ledger.store import Record
 
 from projections.payloads import OfficerPage, Profile, decode_officer_page, decode_profile, profile_value
 
-__all__ = ["Batch", "COMPANY_PROFILE", "is_final_page", "backfill_numbers"]
+__all__ = ["Batch", "COMPANY_PROFILE", "is_final_page", "next_page_start", "MAX_OFFICERS_LISTED",
+           "OFFICERS_PAGE_SIZE", "backfill_numbers"]
 
 COMPANY_PROFILE = "company-profile"
 _MISSING = object()
@@ -78,11 +79,40 @@ class Batch:
         return found  # type: ignore[return-value]
 
 
-def is_final_page(page: OfficerPage, page_start: int) -> bool:
-    """The sender's own rule: no total, an empty page, or the page reaches the total."""
-    if page.total_results is None or not page.items:
-        return True
-    return page_start + len(page.items) >= page.total_results
+# A guard against a list that never ends: no company has this many appointments, and past it
+# paging stops whatever the counts say (so a broken answer can't make the sender loop).
+MAX_OFFICERS_LISTED = 5000
+# Officers per page the sender asks for (the API's maximum: fewer pages, less of the allowance).
+OFFICERS_PAGE_SIZE = 100
+
+
+def next_page_start(page_start: int, returned: int, total_results: int | None,
+                    items_per_page: int | None, asked: int) -> int | None:
+    """Where the next officers page starts, or None when this page was the last.
+
+    Paging follows the items actually returned, not `total_results` alone: CH's counts come
+    from a separate metrics service and can lag the list either way. An empty page ends it; a
+    full page (as many items as a page holds) asks for the next even when the total says
+    there is none (a total lagging low must not lose officers past page 1); a short page ends it
+    unless the total says more are coming (one extra call at worst, which answers empty).
+    """
+    if returned <= 0:
+        return None
+    nxt = page_start + returned
+    if nxt >= MAX_OFFICERS_LISTED:
+        return None
+    per_page = min(items_per_page, asked) if items_per_page and items_per_page > 0 else asked
+    if returned >= per_page:
+        return nxt
+    if total_results is not None and nxt < total_results:
+        return nxt
+    return None
+
+
+def is_final_page(page: OfficerPage, page_start: int, asked: int = OFFICERS_PAGE_SIZE) -> bool:
+    """The sender's own rule (`next_page_start`): this page ends the list."""
+    return next_page_start(page_start, len(page.items), page.total_results, page.items_per_page,
+                           asked) is None
 
 
 def backfill_numbers(numbers: Sequence[str]) -> list[str]:

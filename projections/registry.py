@@ -16,7 +16,7 @@ from typing import Sequence
 from eventlog.errors import ProjectionError
 
 from projections.projectors import (bulk_snapshots, companies, officers, processing_state, rate_limit_log,
-                                    request_queue, stream_events_log, stream_metadata)
+                                    request_queue, stream_events_log, stream_gaps, stream_metadata)
 from projections.projectors import domains, emails, snov_request_log, snov_tasks
 
 __all__ = ["PROJECTORS", "NAMES", "select", "owner_of"]
@@ -29,6 +29,7 @@ PROJECTORS: tuple[ModuleType, ...] = (
     request_queue,
     stream_metadata,
     stream_events_log,
+    stream_gaps,
     bulk_snapshots,
     snov_request_log,
     snov_tasks,

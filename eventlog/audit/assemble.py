@@ -166,8 +166,10 @@ def build_report(findings: Findings) -> Report:
                                      violations=s.violations, cooldown_until=s.cooldown_until))
             elif n.event_type == "stream.gap":
                 g = msgspec.json.decode(n.data, type=_Gap)
+                by = findings.gap_reconciled_by.get(n.position)
                 gaps.append(GapOut(position=n.position, at=n.received_at, stream=g.stream,
-                                   requested_timepoint=g.requested_timepoint, reason=g.reason))
+                                   requested_timepoint=g.requested_timepoint, reason=g.reason,
+                                   reconciled=by is not None, reconciled_by=by))
 
     snov = _snov(findings, violate)
     times = findings.times

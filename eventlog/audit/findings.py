@@ -43,3 +43,5 @@ class Findings(msgspec.Struct):
     chain_engine_reason: str | None = None  # why not in C
     in_order: bool = False  # the send times ascend (as they do when one clock stamps the ledger)
     snov: SnovFindings | None = None  # Snov.io's section (None: no snov.* entry in the ledger)
+    # stream_gaps: for each gap's ledger position, the snapshot that reconciled it (None: unresolved)
+    gap_reconciled_by: dict[int, str | None] = {}

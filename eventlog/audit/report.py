@@ -21,7 +21,7 @@ is a breaking change, so `version` (`REPORT_VERSION`) changes when one does.
   table {ok, checked, missing_count, extra_count, mismatch_count,
          issues [{kind ("missing"|"extra"|"mismatch"), id, expected, found}]},
   emergency_stops [{position, at, reason, violations, cooldown_until}],
-  gaps [{position, at, stream, requested_timepoint, reason}],
+  gaps [{position, at, stream, requested_timepoint, reason, reconciled, reconciled_by}],
   violations [{kind ("window"|"rate_limited"|"cooldown"|"orphan"|"chain"|"malformed"|"table"),
                at, position, message}],
   violation_counts {kind: n},
@@ -150,6 +150,8 @@ class GapOut(_S):
     stream: str
     requested_timepoint: int | None
     reason: str
+    reconciled: bool = False  # a bulk snapshot newer than the gap reconciled it (stream_gaps)
+    reconciled_by: str | None = None
 
 
 class Violation(_S):
@@ -267,8 +269,10 @@ def summary(r: Report, *, shown: int = 10) -> str:
                                     f"missing, {t.extra_count} extra, {t.mismatch_count} changed"))
     lines.append("  stops      " + (", ".join(f"{s.at} ({s.reason})" for s in r.emergency_stops[:shown])
                                     or "none"))
-    lines.append("  gaps       " + (", ".join(f"{g.at} ({g.stream}: {g.reason})" for g in r.gaps[:shown])
-                                    or "none"))
+    lines.append("  gaps       " + (", ".join(
+        f"{g.at} ({g.stream}: {g.reason}; "
+        + (f"reconciled by {g.reconciled_by})" if g.reconciled else "UNRESOLVED: import a newer bulk snapshot)")
+        for g in r.gaps[:shown]) or "none"))
     lines.extend(_snov_lines(r.snov, shown))
     if r.exit_code == 0:
         lines.append("verdict: COMPLIANT")

@@ -51,6 +51,7 @@ from eventlog.audit.plot import PROFILE_BINS, check_plot_path, write_plot
 from eventlog.audit.report import Report
 from eventlog.audit.scan import RangeScan, scan_range
 from eventlog.audit.settle import check_cooldowns, resolve_orphans, settle_pending
+from eventlog.audit.gaps import reconciled_by_position
 from eventlog.audit.snov import scan_snov
 from eventlog.audit.timestamps import canonical, to_us
 from eventlog.audit.windows import is_sorted, window_stats
@@ -181,6 +182,7 @@ def collect(db_path: str, *, since: str | None = None, until: str | None = None,
                        if lo <= o[2] < hi]
             checked, issues = settle_pending(conn, (p for s in scans for p in s.pending))
             snov = scan_snov(conn, since=lo, until=hi)
+            reconciled = reconciled_by_position(conn)
     finally:
         conn.close()
     found = _default_limit(scans, hi)
@@ -212,7 +214,7 @@ def collect(db_path: str, *, since: str | None = None, until: str | None = None,
                                          or "the chain extension can't read this database")
     return Findings(db_path, since, until, limit, window, source, scans, head, times, positions,
                     orphans, cooldowns, checked, issues, stats, engine, reason, in_order,
-                    snov if snov.entries else None)
+                    snov if snov.entries else None, reconciled)
 
 
 def _check_span(since: str | None, until: str | None) -> None:

@@ -7,7 +7,7 @@ signals, the health server and the fact log.
 Start-up order matters: refuse to start below the disk reserve, migrate, take
 the worker lock, refuse outdated projections, catch projections up; only then
 does a session's `Worker` record `worker.started` and start its tasks. With
-BUSINESS_HOURS one session runs per opening, the health server outliving them.
+BUSINESS_HOURS the REST calls pause outside the hours; the streams never do.
 SIGTERM and SIGINT stop the running session cleanly (exit 0); before the event
 loop's handlers are installed, `early_stop_signals` turns them into
 `StoppedBeforeStart`, so a stop during start-up appends nothing.
@@ -21,7 +21,7 @@ import importlib.util
 import random
 import signal
 from datetime import datetime, timezone
-from typing import AsyncIterator, Callable, Iterator
+from typing import AsyncIterator, Awaitable, Callable, Iterator
 
 import apsw
 import msgspec
@@ -42,8 +42,8 @@ from eventlog.simulator.snov import SIM_CLIENT_ID, SIM_CLIENT_SECRET, SnovSimula
 from projections.projectors import domains, emails, processing_state
 from projections.projectors.request_queue import depth_by_priority
 from eventlog.worker.limiter import SlidingWindowLimiter
-from eventlog.worker.runtime import Worker, wait_first
-from eventlog.worker.stream.client import last_recorded_timepoint, stream_clients
+from eventlog.worker.runtime import Worker
+from eventlog.worker.stream.client import last_recorded_timepoint, stream_clients, stream_name
 
 __all__ = ["run_worker", "StoppedBeforeStart", "early_stop_signals", "build_worker", "progress_line",
            "simulated"]
@@ -61,6 +61,10 @@ def run_worker(settings: Settings, *, simulate: bool = False, duration: float | 
     if not simulate and not settings.api_key:
         raise ConfigError("COMPANIES_HOUSE_API_KEY is not set: set it to your Companies House key, "
                           "or run `python cli.py ingest --simulate` to use the built-in simulator")
+    if not simulate and not settings.stream_key:
+        raise ConfigError("COMPANIES_HOUSE_STREAM_KEY is not set: set it to your Companies House "
+                          "streaming API key (a different key from COMPANIES_HOUSE_API_KEY; the stream "
+                          "refuses the REST key), or run `python cli.py ingest --simulate`")
     before = signal.getsignal(signal.SIGTERM)
     try:
         return asyncio.run(_main(settings, simulate, duration, report or _quiet, progress_interval))
@@ -109,7 +113,8 @@ def _enrichment_part(worker: Worker) -> str:
 
 
 @contextlib.asynccontextmanager
-async def simulated(settings: Settings, seed: int = 0, after_timepoint: int | None = None) -> AsyncIterator[Settings]:
+async def simulated(settings: Settings, seed: int = 0, after_timepoint: int | None = None,
+                    after_filings: int | None = None) -> AsyncIterator[Settings]:
     """Start the built-in simulators (Companies House and Snov.io) on loopback and point the settings at them.
 
     A fresh simulator's stream starts at timepoint 1000; on a database an earlier
@@ -121,7 +126,8 @@ async def simulated(settings: Settings, seed: int = 0, after_timepoint: int | No
     # the allowance of 2: within a minute the window fills and the limiter visibly holds the line.
     config = SimulatorConfig(seed=seed, rate_limit_requests=settings.rate_limit_requests,
                              rate_limit_window=settings.rate_limit_window, events_per_second=70.0,
-                             **({"first_timepoint": after_timepoint + 1} if after_timepoint else {}))
+                             **({"first_timepoint": after_timepoint + 1} if after_timepoint else {}),
+                             **({"filings_first_timepoint": after_filings + 1} if after_filings else {}))
     # Snov.io plays along with its own client id and secret, at its documented limit, so the first
     # minute shows domains and e-mails too: a task's result is ready at its first poll (the stage
     # polls two seconds after a start), and `in_progress` is left to the tests.
@@ -130,8 +136,14 @@ async def simulated(settings: Settings, seed: int = 0, after_timepoint: int | No
     async with running_simulator(config) as sim, running_snov_simulator(snov) as snov_sim:
         yield msgspec.structs.replace(
             settings, api_key=config.api_key, stream_key=config.stream_key,
-            streaming_api_url=f"{sim.base_url}/companies", api_url=sim.base_url,
+            streaming_api_url=_simulated_streams(settings, sim.base_url), api_url=sim.base_url,
             snov_client_id=SIM_CLIENT_ID, snov_client_secret=SIM_CLIENT_SECRET, snov_api_url=snov_sim.base_url)
+
+
+def _simulated_streams(settings: Settings, base_url: str) -> str:
+    """The configured streams, by name, served by the simulator (it serves /companies and /filings)."""
+    names = [stream_name(u) for u in settings.stream_urls] or ["companies"]
+    return ",".join(f"{base_url}/{n}" for n in dict.fromkeys(names))
 
 
 async def _main(settings: Settings, simulate: bool, duration: float | None, report: Report,
@@ -146,29 +158,30 @@ async def _main(settings: Settings, simulate: bool, duration: float | None, repo
         async with contextlib.AsyncExitStack() as stack:
             if simulate:
                 last = last_recorded_timepoint(Ledger(conn), "companies")
-                settings = await stack.enter_async_context(simulated(settings, after_timepoint=last))
+                filings = last_recorded_timepoint(Ledger(conn), "filings")
+                settings = await stack.enter_async_context(
+                    simulated(settings, after_timepoint=last, after_filings=filings))
             return await _sessions(settings, conn, duration, report, progress_interval)
 
 
 async def _sessions(settings: Settings, conn: apsw.Connection, duration: float | None, report: Report,
-                    progress_interval: float) -> int:
-    """Run the worker; with BUSINESS_HOURS, one session per opening, sleeping in between.
+                    progress_interval: float, clock: Clock | None = None,
+                    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> int:
+    """Run the worker: one session, the streams followed all the time.
 
-    Each session resumes the stream from the ledger's last timepoint, so the
-    hours closed cost nothing but latency.
+    With BUSINESS_HOURS only the REST calls pause outside the hours (`Worker.pause_calls`):
+    the stream is never dark, so a long weekend (63 h, 111 h at Easter) can't outrun CH's
+    retention of about 3 days and end in a 416. `clock`/`sleep` are for compressed-time runs.
     """
     if settings.business_hours:
         _need_ops("BUSINESS_HOURS=true", "holidays")
-        # Imported here, not at the top: the schedule needs `holidays`, from the optional ops extra,
-        # and a worker without BUSINESS_HOURS must run without it.
-        from eventlog.worker.schedule import is_open, next_change, wait_until_open
     if settings.health_port:
         _need_ops("a health port", "prometheus_client", "aiohttp_sse", "psutil")
 
     loop = asyncio.get_running_loop()
     shutdown = asyncio.Event()
     current: list[Worker] = []
-    clock = SystemClock()
+    clock = clock or SystemClock()
 
     def on_signal(sig: signal.Signals) -> None:
         shutdown.set()
@@ -177,7 +190,6 @@ async def _sessions(settings: Settings, conn: apsw.Connection, duration: float |
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
-    deadline = None if duration is None else loop.time() + duration
     view = _SessionView(settings, conn, clock)
     health = None
     if settings.health_port:
@@ -188,32 +200,18 @@ async def _sessions(settings: Settings, conn: apsw.Connection, duration: float |
         health = HealthServer(view, settings.health_host, settings.health_port)
         await health.start()
         report(f"health, metrics and status page on {health.url}")
+    schedule: asyncio.Task | None = None
     try:
-        while True:
-            if settings.business_hours and not is_open(_utcnow(clock)):
-                opens = next_change(_utcnow(clock))
-                view.current, view.stream_paused = None, f"outside business hours until {opens.isoformat()}"
-                report(f"outside business hours: sleeping until {opens.isoformat()}")
-                waiter = wait_until_open(clock, asyncio.sleep)
-                limit = None if deadline is None else max(deadline - loop.time(), 0)
-                await wait_first(shutdown.wait(), asyncio.wait_for(waiter, limit))
-                if shutdown.is_set() or (deadline is not None and loop.time() >= deadline):
-                    return 0
-            left = None if deadline is None else max(deadline - loop.time(), 0)
-            session = left
-            if settings.business_hours:
-                closes = (next_change(_utcnow(clock)) - _utcnow(clock)).total_seconds()
-                session = closes if left is None else min(left, closes)
-            worker = build_worker(settings, conn, clock=clock, report=report,
-                                  progress_interval=progress_interval)
-            current[:] = [worker]
-            view.current, view.stream_paused = worker, None
-            code = await worker.run(session)
-            if code != 0 or shutdown.is_set() or not settings.business_hours:
-                return code
-            if deadline is not None and loop.time() >= deadline:
-                return code
+        worker = build_worker(settings, conn, clock=clock, report=report, progress_interval=progress_interval)
+        current[:] = [worker]
+        view.current = worker
+        if settings.business_hours:
+            schedule = asyncio.create_task(follow_business_hours(worker, clock, report, sleep), name="hours")
+        return await worker.run(duration)
     finally:
+        if schedule is not None:
+            schedule.cancel()
+            await asyncio.gather(schedule, return_exceptions=True)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         # The stop is under way: a second SIGTERM (a deploy's) must not kill the teardown and hide
@@ -221,6 +219,29 @@ async def _sessions(settings: Settings, conn: apsw.Connection, duration: float |
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if health is not None:
             await health.stop()
+
+
+async def follow_business_hours(worker: Worker, clock: Clock, report: Report,
+                                sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+                                max_sleep: float = 600.0) -> None:
+    """Pause the worker's REST calls outside business hours and resume them at opening; never
+    the stream. Looks again at least every `max_sleep` seconds (the wall clock can jump)."""
+    # Imported here, not at the top: the schedule needs `holidays`, from the optional ops extra,
+    # and a worker without BUSINESS_HOURS must run without it.
+    from eventlog.worker.schedule import is_open, next_change
+
+    while True:
+        now = _utcnow(clock)
+        change = next_change(now)
+        if is_open(now):
+            if worker.calls_paused is not None:
+                worker.resume_calls()
+                report("business hours: REST calls resumed (the stream never paused)")
+        elif worker.calls_paused is None:
+            worker.pause_calls(f"outside business hours until {change.isoformat()}")
+            report(f"outside business hours: REST calls paused until {change.isoformat()}; "
+                   "the stream goes on")
+        await sleep(min(max((change - now).total_seconds(), 0.01), max_sleep))
 
 
 def _need_ops(what: str, *modules: str) -> None:
@@ -246,7 +267,12 @@ class _SessionView:
                                             slack=settings.rate_limit_slack)
         self.started_at = clock.now()
         self.current: Worker | None = None
-        self.stream_paused: str | None = None
+        self.stream_paused: str | None = None  # never set now: the stream is followed all the time
+
+    @property
+    def calls_paused(self) -> str | None:
+        """Why the REST calls are paused (outside business hours), or None."""
+        return self.current.calls_paused if self.current else None
 
     def stream_stats(self) -> list:
         return self.current.stream_stats() if self.current else []

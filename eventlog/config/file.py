@@ -59,6 +59,7 @@ class _Retry(_Section):
     max_retries: int | None = _key("max_attempts")
     initial_retry_delay: float | None = _key("initial_delay")
     max_retry_delay: float | None = _key("max_delay")
+    stream_connect_spacing: float | None = _key("connect_spacing")
     jitter: bool | None = None  # ignored, see IGNORED_KEYS
 
 
@@ -120,6 +121,7 @@ class _Health(_Section):
 
 class _Schedule(_Section):
     business_hours: bool | None = None
+    stream_max_dark_hours: float | None = _key("max_dark_hours")
 
 
 class _Snov(_Section):
@@ -351,7 +353,8 @@ def render_effective(
     for name, value in masked.items():
         var = FIELDS.get(name, (name.upper(),))[0]
         shown = _show(value)
-        if name == "stream_key" and value is None and masked.get("api_key"):
-            shown = f"(not set: the stream uses COMPANIES_HOUSE_API_KEY, {masked['api_key']})"
+        if name == "stream_key" and value is None:
+            # The two keys differ: the REST key is never used for the stream.
+            shown = "(not set: the stream needs its own key; COMPANIES_HOUSE_API_KEY is not accepted there)"
         lines.append(f"{var} = {shown} ({src.get(name, 'default')})")
     return "\n".join(lines) + "\n"

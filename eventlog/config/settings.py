@@ -29,7 +29,9 @@ SNOV_OFFICER_ROLES = ("director", "nominee-director", "llp-member", "llp-designa
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_key: str | None = None
     stream_key: str | None = None
-    streaming_api_url: str = "https://stream.companieshouse.gov.uk/companies"
+    # Both detection sources: /companies (profiles) and /filings (first Gazette notices, GAZ1).
+    streaming_api_url: str = ("https://stream.companieshouse.gov.uk/companies,"
+                              "https://stream.companieshouse.gov.uk/filings")
     api_url: str = "https://api.company-information.service.gov.uk"
     database_path: str = "companies.db"
     disk_reserve_mb: float = 256.0
@@ -58,6 +60,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     health_port: int = 0
     health_host: str = "127.0.0.1"
     business_hours: bool = False
+    # Seconds between two stream connection attempts, across every stream of this worker: CH
+    # answers 429 to connections opened too often.
+    stream_connect_spacing: float = 5.0
+    # The stream is never left dark (unheard) longer than this: well inside CH's ~3 days of
+    # retention, so a resume never meets a 416. /health and status check it.
+    stream_max_dark_hours: float = 24.0
     snov_client_id: str | None = None
     snov_client_secret: str | None = None
     snov_api_url: str = "https://api.snov.io"
@@ -74,8 +82,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def stream_credential(self) -> str | None:
-        """The stream key, falling back to the REST key ."""
-        return self.stream_key or self.api_key
+        """The stream key. Never the REST key: Companies House's stream and REST keys are not
+        interchangeable (the stream answers 401 to a REST key), so there is no fallback."""
+        return self.stream_key
 
     @property
     def disk_reserve_bytes(self) -> int:
@@ -121,7 +130,7 @@ def _url(v: str) -> bool:
 # name -> (environment variable, what is allowed, check)
 FIELDS: dict[str, tuple[str, str, Callable[[Any], bool] | None]] = {
     "api_key": ("COMPANIES_HOUSE_API_KEY", "a Companies House REST API key", None),
-    "stream_key": ("COMPANIES_HOUSE_STREAM_KEY", "a Companies House stream key", None),
+    "stream_key": ("COMPANIES_HOUSE_STREAM_KEY", "a Companies House streaming API key (not the REST key)", None),
     "streaming_api_url": ("STREAMING_API_URL", "an http(s) URL, or several separated by commas", _url),
     "api_url": ("COMPANIES_HOUSE_API_URL", "an http(s) URL", _url),
     "database_path": ("DATABASE_PATH", "a file path", lambda v: bool(v.strip())),
@@ -150,7 +159,10 @@ FIELDS: dict[str, tuple[str, str, Callable[[Any], bool] | None]] = {
     "interest_values": ("INTEREST_VALUES", "comma-separated values", lambda v: len(v) > 0),
     "health_port": ("HEALTH_PORT", "a port 0-65535 (0 = off)", lambda v: 0 <= v <= 65535),
     "health_host": ("HEALTH_HOST", "a host name or address", lambda v: bool(v.strip())),
-    "business_hours": ("BUSINESS_HOURS", "true or false", None),
+    "business_hours": ("BUSINESS_HOURS", "true or false (pauses the REST calls only, never the stream)", None),
+    "stream_connect_spacing": ("STREAM_CONNECT_SPACING", "seconds >= 0 between stream connection attempts",
+                               _at_least(0)),
+    "stream_max_dark_hours": ("STREAM_MAX_DARK_HOURS", "hours > 0 the stream may go unheard", _positive),
     "snov_client_id": ("SNOV_CLIENT_ID", "a Snov.io API client id", None),
     "snov_client_secret": ("SNOV_CLIENT_SECRET", "a Snov.io API client secret", None),
     "snov_api_url": ("SNOV_API_URL", "an http(s) URL", _url),

@@ -21,15 +21,15 @@ import apsw
 import msgspec
 import psutil
 
-from eventlog.clock import Clock, from_epoch, to_epoch
+from eventlog.clock import Clock, from_epoch, published_epoch, to_epoch
 from eventlog.ledger.db import connect
 from eventlog.ledger.disk import DiskReport, measure
 from eventlog.worker.limiter import SlidingWindowLimiter
 from eventlog.config.settings import Settings
 from eventlog.ops.enrichment_status import collect_enrichment, health_line
-from eventlog.ops.status_report import StatusReport, collect_status
+from eventlog.ops.status_report import StatusReport, collect_status, horizon_problems
 from eventlog.worker.stream.stats import StreamStats
-from projections.projectors import rate_limit_log, request_queue
+from projections.projectors import rate_limit_log, request_queue, stream_gaps
 
 __all__ = ["WorkerView", "Probe", "Check", "HealthReport", "CHECKS", "DEFAULT_MEMORY_LIMIT_MB",
            "DEFAULT_STUCK_AFTER", "LATENCY_SAMPLE", "LATENCY_QUANTILES"]
@@ -39,15 +39,16 @@ DEFAULT_STUCK_AFTER = 120.0  # due work, room in the window, and nothing sent fo
 LATENCY_SAMPLE = 1000  # stream events the latency quantiles are taken over
 LATENCY_SCAN = 20_000  # ... looked for among this many newest ledger positions
 LATENCY_QUANTILES = (0.5, 0.95, 0.99)
-CHECKS = ("connection", "processing", "database", "memory", "disk")  # the four checks, and the disk
+CHECKS = ("connection", "processing", "database", "memory", "disk", "horizon")  # the four, the disk, the horizon
 
 
 class WorkerView(Protocol):
     """What the health server reads from the worker. `Worker` provides it.
 
-    Optional: a `stream_paused` attribute (str or None). When it holds a reason
-    (e.g. "outside business hours"), a disconnected stream is on purpose and the
-    connection check passes, saying so.
+    Optional: a `stream_paused` attribute (str or None). When it holds a reason,
+    a disconnected stream is on purpose and the connection check passes, saying so.
+    Optional: a `calls_paused` attribute (str or None): REST calls paused on purpose
+    (outside business hours; the stream goes on), so due work waiting is not "stuck".
     """
 
     conn: apsw.Connection  # only `conn.filename` is used: the server opens its own
@@ -74,6 +75,8 @@ class HealthReport(msgspec.Struct, frozen=True, kw_only=True):
     # Snov.io: off, running, or stopped and why. Not a check: a stop for credits needs money, not
     # a restart, and the stream and Companies House work go on without it.
     enrichment: str = ""
+    # Not failures, but a person must act: 416 gaps no bulk snapshot has reconciled yet.
+    warnings: list[str] = []
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
@@ -117,7 +120,23 @@ class Probe:
         failed = [name for name, c in checks.items() if not c.ok]
         return HealthReport(status="unhealthy" if failed else "healthy", checked_at=from_epoch(now),
                             uptime_seconds=round(now - self.view.started_at, 3),
-                            failed=failed, checks=checks, enrichment=self._enrichment(now))
+                            failed=failed, checks=checks, enrichment=self._enrichment(now),
+                            warnings=self._warnings())
+
+    def _warnings(self) -> list[str]:
+        try:
+            return [stream_gaps.describe(g) for g in stream_gaps.gaps(self.conn, unresolved_only=True)]
+        except Exception as exc:  # noqa: BLE001 - /health must answer, whatever broke
+            return [f"stream gaps could not be read: {type(exc).__name__}"]
+
+    def check_horizon(self, now: float) -> Check:
+        """Every stream heard within STREAM_MAX_DARK_HOURS: well inside CH's ~3 days of retention,
+        so the next resume cannot meet a 416."""
+        limit = self.settings.stream_max_dark_hours
+        dark = horizon_problems(self.conn, now, limit)
+        if dark:
+            return Check(False, f"dark past STREAM_MAX_DARK_HOURS ({limit:g} h): " + ", ".join(dark))
+        return Check(True, f"every stream heard within {limit:g} h")
 
     def _enrichment(self, now: float) -> str:
         try:
@@ -167,6 +186,9 @@ class Probe:
         if waiting:
             return Check(False, f"{waiting} request(s) sent before {from_epoch(overdue)} still have no response")
         state = f"{due} due, window {used}/{self.limiter.limit}"
+        paused = getattr(self.view, "calls_paused", None)
+        if paused:
+            return Check(True, f"{state}, calls paused on purpose: {paused}")
         if cooldown > now:
             return Check(True, f"{state}, cooling down until {from_epoch(cooldown)}")
         if due and used < self.limiter.limit and now - since > self.stuck_after:
@@ -226,7 +248,8 @@ class Probe:
         out = []
         for received, published in rows:
             try:
-                out.append(max(0.0, to_epoch(received) - to_epoch(published)))
+                got = to_epoch(received)
+                out.append(max(0.0, got - published_epoch(published, got)))
             except (TypeError, ValueError):
                 continue
         out.sort()

@@ -23,7 +23,8 @@ from eventlog.errors import DatabaseError
 from eventlog.ops.enrichment_status import EnrichmentStatus, collect_enrichment, render_enrichment
 from eventlog.worker.limiter import SlidingWindowLimiter
 from eventlog.ledger.schema import current_version, latest_version
-from projections.projectors import batch_jobs, companies, officers, processing_state, rate_limit_log, stream_metadata
+from projections.projectors import (batch_jobs, companies, officers, processing_state, rate_limit_log, stream_gaps,
+                                    stream_metadata)
 from projections.projectors.request_queue import depth_by_priority
 from eventlog.config.settings import Settings, load_settings
 
@@ -45,6 +46,7 @@ class StreamState(msgspec.Struct, frozen=True, kw_only=True):
     reconnects: int
     gaps: int
     errors: int
+    last_heard_at: str | None = None
 
 
 class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,6 +86,11 @@ class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
     batch_jobs: int = 0
     batch_jobs_open: int = 0
     enrichment: EnrichmentStatus | None = None  # Snov.io: None when off and never run here
+    # the dark horizon: streams unheard longer than STREAM_MAX_DARK_HOURS, "stream (N h)" each
+    max_dark_hours: float = 24.0
+    dark_streams: list[str] = []
+    # 416 gaps no bulk snapshot has reconciled yet, one line each
+    unresolved_gaps: list[str] = []
 
 
 def _one(conn: apsw.Connection, sql: str, args: tuple = ()) -> object:
@@ -163,7 +170,16 @@ def collect_status(conn: apsw.Connection, settings: Settings, now: float, *,
         batch_jobs=jobs_total,
         batch_jobs_open=jobs_open,
         enrichment=enrichment,
+        max_dark_hours=settings.stream_max_dark_hours,
+        dark_streams=horizon_problems(conn, now, settings.stream_max_dark_hours),
+        unresolved_gaps=[stream_gaps.describe(g) for g in stream_gaps.gaps(conn, unresolved_only=True)],
     )
+
+
+def horizon_problems(conn: apsw.Connection, now: float, max_dark_hours: float) -> list[str]:
+    """Streams dark past the horizon, as `companies (30.2 h)` / `filings (never heard)`."""
+    return [f"{name} ({'never heard' if hours is None else f'{hours:.1f} h'})"
+            for name, hours in stream_metadata.dark_streams(conn, now, max_dark_hours)]
 
 
 def _pct(n: int, of: int | float) -> str:
@@ -208,7 +224,15 @@ def render_status(report: StatusReport) -> str:
     for s in r.streams:
         lines.append(f"stream       {s.stream}: {s.connection_status or 'unknown'}, timepoint"
                      f" {s.last_timepoint if s.last_timepoint is not None else '-'},"
-                     f" {s.reconnects} reconnects, {s.gaps} gaps, {s.errors} errors")
+                     f" {s.reconnects} reconnects, {s.gaps} gaps, {s.errors} errors,"
+                     f" last heard {s.last_heard_at or '-'}")
+    if r.dark_streams:
+        lines.append(f"horizon      WARNING: dark past STREAM_MAX_DARK_HOURS ({r.max_dark_hours:g} h): "
+                     + ", ".join(r.dark_streams))
+    elif r.streams:
+        lines.append(f"horizon      every stream heard within {r.max_dark_hours:g} h")
+    for gap in r.unresolved_gaps:
+        lines.append(f"gap          {gap}")
     if r.requests_sent is not None:
         per = f"{r.calls_per_completed:.2f}" if r.calls_per_completed is not None else "-"
         lines.append(f"calls        {r.requests_sent} sent | {per} per completed company"

@@ -34,9 +34,11 @@ from projections.projectors import batch_jobs, processing_state
 from projections.projectors.request_queue import QueueItem, in_flight
 from eventlog.config.settings import Settings
 
-__all__ = ["sweep", "recover_in_flight", "retry_or_abandon", "new_request_id", "valid_company_number",
+__all__ = ["NO_OFFICERS_LINK", "sweep", "recover_in_flight", "retry_or_abandon", "new_request_id", "valid_company_number",
            "drop_cancelled"]
 
+NO_OFFICERS_LINK = "NO_OFFICERS_LINK"
+NO_OFFICERS_LINK_REASON = f"{NO_OFFICERS_LINK}: the company profile has no links.officers"
 _VALID = re.compile(r"^[A-Z0-9]{8}$")
 
 
@@ -81,8 +83,11 @@ def sweep(conn: apsw.Connection, settings: Settings, now: float) -> list[Entry]:
                                  company_number=number, priority=_priority(source),
                                  cause="status unknown", batch_id=batch_id))
     max_age = settings.officers_max_age_days * 86400.0
-    for number, source, fetched_at, batch_id in processing_state.needing_officers(conn):
+    for number, source, fetched_at, batch_id, no_link in processing_state.needing_officers(conn):
         if number in dropped:
+            continue
+        if no_link:  # nothing behind it: a call would be a wasted 404
+            out.append(CompanyCompleted(company_number=number, reason=NO_OFFICERS_LINK_REASON))
             continue
         if fetched_at and now - to_epoch(fetched_at) < max_age:
             out.append(CompanyCompleted(

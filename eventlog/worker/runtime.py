@@ -78,6 +78,10 @@ class Worker:
         self.senders: list[Sender] = []
         self.enricher: Enricher | None = None  # with SNOV_CLIENT_ID and SNOV_CLIENT_SECRET set
         self.started_at = self.clock.now()
+        # REST calls are open unless paused (business hours); the streams are never paused.
+        self.calls_open = asyncio.Event()
+        self.calls_open.set()
+        self.calls_paused: str | None = None  # why, for /health and the progress line
         self._disk = {"usage": disk_usage} if disk_usage else {}
 
     def stream_stats(self) -> list[StreamStats]:
@@ -90,6 +94,16 @@ class Worker:
             for status, n in s.responses.items():
                 total[status] = total.get(status, 0) + n
         return total
+
+    def pause_calls(self, reason: str) -> None:
+        """Hold every REST sender (a fetch already under way finishes its current page); the
+        streams go on, so the dark horizon is never at risk."""
+        self.calls_paused = reason
+        self.calls_open.clear()
+
+    def resume_calls(self) -> None:
+        self.calls_paused = None
+        self.calls_open.set()
 
     def request_stop(self, reason: str) -> None:
         """Begin a clean stop (e.g. on a signal); `reason` goes into `worker.stopped`."""
@@ -170,7 +184,7 @@ class Worker:
             for _ in range(SENDER_LANES):
                 self.senders.append(Sender(self.settings, self.ledger, self.limiter, session,
                                            clock=self.clock, stop=self.stop, wake=self.wake,
-                                           rng=self.rng))
+                                           rng=self.rng, calls_open=self.calls_open))
             tasks = [asyncio.create_task(s.run(), name=f"sender-{i}") for i, s in enumerate(self.senders)]
             if self.settings.snov_enabled:  # optional; its end (a stop for credits) ends nothing else
                 self.enricher = Enricher(self.settings, self.ledger, session, clock=self.clock, stop=self.stop)

@@ -35,11 +35,12 @@ from eventlog.ledger.store import Ledger
 from eventlog.worker.limiter import EMERGENCY_WINDOWS, SlidingWindowLimiter
 from eventlog.worker.policy import requeue_same_attempt, retry_or_abandon, valid_company_number
 from projections.projectors.request_queue import QueueItem, earliest_not_before, next_item
+from projections.projectors import officers, processing_state
+from projections.records import OFFICERS_PAGE_SIZE, next_page_start
 from eventlog.config.settings import Settings
 
 __all__ = ["Sender", "OFFICERS_PAGE_SIZE", "parse_ratelimit", "rest_session"]
 
-OFFICERS_PAGE_SIZE = 100  # the API's maximum: fewer pages, less of the allowance
 
 
 def rest_session(**kwargs) -> aiohttp.ClientSession:
@@ -59,6 +60,7 @@ def rest_session(**kwargs) -> aiohttp.ClientSession:
 class _Page(msgspec.Struct):
     items: list[msgspec.Raw] = []
     total_results: int | None = None
+    items_per_page: int | None = None
 
 
 def parse_ratelimit(headers: "aiohttp.typedefs.LooseHeaders") -> RateLimitHeaders | None:
@@ -80,6 +82,7 @@ class _Grant(msgspec.Struct):
     item: QueueItem | None
     wait: float
     why: str = ""
+    page_start: int = 0
 
 
 class Sender:
@@ -88,7 +91,7 @@ class Sender:
     def __init__(self, settings: Settings, ledger: Ledger, limiter: SlidingWindowLimiter,
                  session: aiohttp.ClientSession, *, clock: Clock, stop: asyncio.Event,
                  wake: asyncio.Event, rng: random.Random | None = None,
-                 on_change: Callable[[], None] | None = None):
+                 on_change: Callable[[], None] | None = None, calls_open: asyncio.Event | None = None):
         self.settings = settings
         self.ledger = ledger
         self.conn = ledger.conn
@@ -102,6 +105,8 @@ class Sender:
         self.sent = 0
         self.responses: dict[int, int] = {}
         self.limiter_waits = 0
+        # Cleared while REST calls are paused (outside business hours); the stream never is.
+        self.calls_open = calls_open
 
     # --- granting: limiter + queue + write-ahead, in one transaction --------------
 
@@ -114,6 +119,7 @@ class Sender:
                 item = next_item(self.conn, self.clock.now())
                 if item is None:
                     return _Grant(None, 0.0, "idle")
+                page_start = self._resume_at(item)
             if not valid_company_number(item.company_number):
                 tx.append(RequestAbandoned(request_id=item.request_id, kind=item.kind,
                                            company_number=item.company_number,
@@ -126,7 +132,7 @@ class Sender:
                                   page_start=page_start))
         self.limiter.sent()
         self.sent += 1
-        return _Grant(item, 0.0)
+        return _Grant(item, 0.0, page_start=page_start)
 
     @staticmethod
     def _path(item: QueueItem, page_start: int) -> str:
@@ -149,6 +155,9 @@ class Sender:
     async def run(self) -> None:
         """One sending lane; the worker runs a few so slow responses don't waste the window."""
         while not self.stop.is_set():
+            if self.calls_open is not None and not self.calls_open.is_set():
+                await self._until_open()
+                continue
             grant = self._grant(None, 0)
             if grant.item is None:
                 if grant.why == "rejected":
@@ -161,12 +170,30 @@ class Sender:
                     wait = grant.wait
                 await self._pause(wait)
                 continue
-            await self._perform(grant.item)
+            await self._perform(grant.item, grant.page_start)
+
+    async def _until_open(self) -> None:
+        """Wait until calls are open again, or the worker stops."""
+        assert self.calls_open is not None
+        stop = asyncio.ensure_future(self.stop.wait())
+        opened = asyncio.ensure_future(self.calls_open.wait())
+        try:
+            await asyncio.wait({stop, opened}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            opened.cancel()
 
     # --- performing ---------------------------------------------------------------
 
-    async def _perform(self, item: QueueItem) -> None:
-        page_start = 0
+    def _resume_at(self, item: QueueItem) -> int:
+        """Where an officers fetch starts: after the pages an earlier attempt already recorded
+        (a worker killed between a page's answer and the next page resumes there, not at 0)."""
+        if item.kind != "officers":
+            return 0
+        done = processing_state.officers_fetched_at(self.conn, item.company_number)
+        return officers.recorded_since(self.conn, item.company_number, done)
+
+    async def _perform(self, item: QueueItem, page_start: int = 0) -> None:
         while True:
             try:
                 more = await self._call(item, page_start)
@@ -253,13 +280,12 @@ class Sender:
                     self._append([ResponseReceived(status=status, ratelimit=headers, **common),
                                   self._decide(item, "BAD_RESPONSE", "an officer item is not an object")])
                     return None
-            else:
-                self._append([ResponseReceived(status=status, ratelimit=headers, body=msgspec.Raw(body),
-                                               **common)])
-            if item.kind == "officers" and page.total_results is not None:
-                nxt = page_start + len(page.items)
-                if page.items and nxt < page.total_results:
-                    return nxt
+                # The projections' own rule: paging follows the items returned, never
+                # total_results alone (it lags), and stops at MAX_OFFICERS_LISTED.
+                return next_page_start(page_start, len(page.items), page.total_results,
+                                       page.items_per_page, OFFICERS_PAGE_SIZE)
+            self._append([ResponseReceived(status=status, ratelimit=headers, body=msgspec.Raw(body),
+                                           **common)])
             return None
         response = ResponseReceived(status=status, ratelimit=headers, **common)
         if status == 404:

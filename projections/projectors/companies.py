@@ -35,11 +35,11 @@ import apsw
 import msgspec
 
 from projections.records import COMPANY_PROFILE, Batch, backfill_numbers
-from projections.payloads import Profile, raw_text
+from projections.payloads import FILING_HISTORY, Profile, is_first_gazette_notice, raw_text
 from projections.rows import Statements
 
 NAME = "companies"
-VERSION = 2
+VERSION = 3  # 3: a first Gazette notice on /filings makes a stub row (issue #13)
 TABLES = ("companies",)
 LOOKUP_INDEXES: tuple[str, ...] = ()
 
@@ -86,6 +86,9 @@ _BULK = (f"INSERT INTO companies(company_number, {', '.join(_BULK_KEPT)}, compan
          + ", data_source = iif(companies.data_source = 'stream', 'both', companies.data_source)"
          + ", updated_at = excluded.updated_at")
 _STUB = "INSERT INTO companies(company_number, updated_at) VALUES (?, ?) ON CONFLICT(company_number) DO NOTHING"
+# A company first heard of through its Gazette notice on /filings: known from the stream.
+_GAZETTE_STUB = ("INSERT INTO companies(company_number, data_source, updated_at) VALUES (?, 'stream', ?) "
+                 "ON CONFLICT(company_number) DO NOTHING")
 
 
 class _StreamMeta(msgspec.Struct, omit_defaults=True):
@@ -126,6 +129,10 @@ def apply(conn: apsw.Connection, batch: Batch) -> None:
                 number = batch.company(r)
                 if number:
                     _stream_event(sql, batch, r, number)
+            elif r.entry.resource_kind == FILING_HISTORY and is_first_gazette_notice(r.entry.data):  # type: ignore[attr-defined]
+                number = batch.company(r)
+                if number:
+                    sql.add(_GAZETTE_STUB, (number, r.received_at))
         elif t == "response.received":
             e = r.entry
             if e.kind == "profile" and e.status == 200:  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ from projections.rows import Rows, Table
 from projections.projectors.transitions import STEPS, confirm_of_interest, creates_row, new_row
 
 NAME = "company_processing_state"
-VERSION = 2
+VERSION = 3  # 3: no_officers_link; paging follows the items returned
 TABLES = ("company_processing_state", "processing_batches", "batch_jobs")
 LOOKUP_INDEXES = ("idx_jobs_status", "idx_jobs_company")
 
@@ -32,7 +32,7 @@ _TABLE = Table("company_processing_state", (
     "id", "company_number", "processing_state", "created_at", "updated_at", "status_queued_at",
     "status_fetched_at", "officers_queued_at", "officers_fetched_at", "completed_at",
     "status_retry_count", "officers_retry_count", "status_request_id", "officers_request_id",
-    "last_error", "last_error_at", "last_429_response_at", "rate_limit_violations",
+    "last_error", "last_error_at", "last_429_response_at", "rate_limit_violations", "no_officers_link",
 ), key="company_number", autoid="id")
 
 _TYPES = frozenset(STEPS) | {"backfill.created", "worker.started", "batch.cancelled", "batch.expired"}
@@ -137,7 +137,7 @@ ORDER BY s.id
 _NEEDS_OFFICERS = """
 SELECT s.company_number, coalesce(c.data_source, 'stream'), s.officers_fetched_at,
        (SELECT j.batch_id FROM batch_jobs j WHERE j.company_number = s.company_number
-        ORDER BY j.created_at DESC LIMIT 1)
+        ORDER BY j.created_at DESC LIMIT 1), s.no_officers_link
 FROM company_processing_state s LEFT JOIN companies c ON c.company_number = s.company_number
 WHERE s.processing_state = 'strike_off_confirmed'
   AND NOT EXISTS (SELECT 1 FROM request_queue q WHERE q.company_number = s.company_number AND q.kind = 'officers')
@@ -151,10 +151,18 @@ def needing_status(conn: apsw.Connection) -> list[tuple[str, str, str | None]]:
     return conn.execute(_NEEDS_STATUS).fetchall()
 
 
-def needing_officers(conn: apsw.Connection) -> list[tuple[str, str, str | None, str | None]]:
-    """Companies of interest whose officers are not yet asked for:
-    (number, data_source, officers_fetched_at of an earlier fetch, batch), in detection order."""
+def needing_officers(conn: apsw.Connection) -> list[tuple[str, str, str | None, str | None, int]]:
+    """Companies of interest whose officers are not yet asked for: (number, data_source,
+    officers_fetched_at of an earlier fetch, batch, 1 if the profile had no links.officers),
+    in detection order."""
     return conn.execute(_NEEDS_OFFICERS).fetchall()
+
+
+def officers_fetched_at(conn: apsw.Connection, company_number: str) -> str | None:
+    """When the company's last officers fetch completed (None: never)."""
+    row = conn.execute("SELECT officers_fetched_at FROM company_processing_state WHERE company_number = ?",
+                       (company_number,)).fetchone()
+    return row[0] if row else None
 
 
 def state_counts(conn: apsw.Connection) -> dict[str, int]:

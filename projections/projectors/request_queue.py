@@ -31,7 +31,7 @@ from projections.records import Batch, is_final_page
 from projections.rows import Statements
 
 NAME = "request_queue"
-VERSION = 2
+VERSION = 3  # 3: paging follows the items returned (next_page_start)
 TABLES = ("request_queue",)
 LOOKUP_INDEXES: tuple[str, ...] = ()
 

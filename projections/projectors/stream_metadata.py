@@ -8,6 +8,8 @@
   errors (an HTTP status, or fatal); a clean close is not an error.
 - `reconnect_count`: connections that resumed from a timepoint; `gap_count`: 416 gaps.
 - `created_at`/`updated_at`: `received_at` of the first and the latest entry.
+- `last_heard_at`: `received_at` of the latest event or connection: how long the stream has been
+  dark is measured from it (STREAM_MAX_DARK_HOURS, the `horizon` check of /health and status).
 """
 
 from __future__ import annotations
@@ -16,18 +18,20 @@ from typing import NamedTuple
 
 import apsw
 
+from eventlog.clock import to_epoch
+
 from projections.records import Batch
 from projections.rows import Rows, Table
 
 NAME = "stream_metadata"
-VERSION = 1
+VERSION = 2  # 2: last_heard_at
 TABLES = ("stream_metadata",)
 LOOKUP_INDEXES: tuple[str, ...] = ()
 
 _TABLE = Table("stream_metadata", (
     "id", "stream_type", "last_event_id", "last_timepoint", "last_processed_timestamp",
     "connection_status", "error_count", "reconnect_count", "gap_count", "last_error",
-    "created_at", "updated_at",
+    "created_at", "updated_at", "last_heard_at",
 ), key="stream_type", autoid="id", defaults={
     "connection_status": "disconnected", "error_count": 0, "reconnect_count": 0, "gap_count": 0,
 })
@@ -60,8 +64,10 @@ def apply(conn: apsw.Connection, batch: Batch) -> None:
                 row["last_timepoint"] = e.timepoint  # type: ignore[attr-defined]
                 row["last_event_id"] = r.event_id
             row["last_processed_timestamp"] = r.received_at
+            row["last_heard_at"] = r.received_at
         elif t == "stream.connected":
             row["connection_status"] = "connected"
+            row["last_heard_at"] = r.received_at
             if e.from_timepoint is not None:  # type: ignore[attr-defined]
                 row["reconnect_count"] += 1
         elif t == "stream.disconnected":
@@ -86,10 +92,24 @@ class StreamRow(NamedTuple):
     reconnects: int
     gaps: int
     errors: int
+    last_heard_at: str | None = None
 
 
 def stream_rows(conn: apsw.Connection) -> list[StreamRow]:
     """Every stream path's row, by path."""
-    return [StreamRow(r[0], r[1], r[2], r[3], r[4] or 0, r[5] or 0, r[6] or 0) for r in conn.execute(
+    return [StreamRow(r[0], r[1], r[2], r[3], r[4] or 0, r[5] or 0, r[6] or 0, r[7]) for r in conn.execute(
         "SELECT stream_type, connection_status, last_timepoint, last_processed_timestamp, "
-        "reconnect_count, gap_count, error_count FROM stream_metadata ORDER BY stream_type")]
+        "reconnect_count, gap_count, error_count, last_heard_at FROM stream_metadata ORDER BY stream_type")]
+
+
+def dark_streams(conn: apsw.Connection, now: float, max_dark_hours: float) -> list[tuple[str, float | None]]:
+    """Streams unheard for longer than `max_dark_hours`: (stream, hours dark; None if never heard)."""
+    out = []
+    for row in stream_rows(conn):
+        if row.last_heard_at is None:
+            out.append((row.stream, None))
+            continue
+        hours = (now - to_epoch(row.last_heard_at)) / 3600.0
+        if hours > max_dark_hours:
+            out.append((row.stream, hours))
+    return out

@@ -22,6 +22,7 @@ from typing import Callable
 from eventlog.ledger.entries import Interest
 from eventlog.ledger.store import Record
 
+from projections.payloads import FILING_HISTORY, is_first_gazette_notice, lacks_officers_link
 from projections.records import COMPANY_PROFILE, Batch, is_final_page
 
 __all__ = [
@@ -52,7 +53,8 @@ CHANGED = (True, None)
 
 def new_row(received_at: str) -> dict:
     return {"processing_state": DETECTED, "created_at": received_at, "updated_at": received_at,
-            "status_retry_count": 0, "officers_retry_count": 0, "rate_limit_violations": 0}
+            "status_retry_count": 0, "officers_retry_count": 0, "rate_limit_violations": 0,
+            "no_officers_link": 0}
 
 
 def creates_row(record: Record) -> bool:
@@ -60,6 +62,8 @@ def creates_row(record: Record) -> bool:
     t = record.event_type
     if t == "stream.event":
         e = record.entry
+        if e.resource_kind == FILING_HISTORY:  # type: ignore[attr-defined]
+            return e.change != "deleted" and is_first_gazette_notice(e.data)  # type: ignore[attr-defined]
         return e.resource_kind == COMPANY_PROFILE and e.change != "deleted"  # type: ignore[attr-defined]
     return t == "request.queued"
 
@@ -98,14 +102,41 @@ def _is_current(row: Row, kind: str, request_id: str) -> bool:
     return held is None or held == request_id
 
 
+# What a first Gazette notice for strike-off says of the company's profile.
+_GAZETTE_IMPLIES = {"company_status_detail": "active-proposal-to-strike-off", "company_status": "active"}
+
+
+def gazette_notice(row: Row, r: Record, batch: Batch, interest: Interest) -> tuple[bool, str | None]:
+    """A GAZ1 / GAZ1(A) on /filings is the strike-off proposal itself: when the interest is the
+    proposal, the company is confirmed with no status call, as a /companies event carrying the
+    status would; whichever stream spoke first, a row already under way or done is left alone
+    unless, settled, it now becomes of interest (then the policy completes it without a call
+    when its officers are fresh). With another interest the row stays detected: a status call
+    decides."""
+    e = r.entry
+    if e.change == "deleted" or not is_first_gazette_notice(e.data):  # type: ignore[attr-defined]
+        return UNCHANGED
+    implied = _GAZETTE_IMPLIES.get(interest.field)
+    if implied is None or not interest.matches(implied):
+        return UNCHANGED
+    if row["processing_state"] not in _SETTLED or row["processing_state"] == STRIKE_OFF_CONFIRMED:
+        return UNCHANGED
+    row["processing_state"] = STRIKE_OFF_CONFIRMED
+    row["status_fetched_at"] = r.received_at
+    return CHANGED
+
+
 def stream_event(row: Row, r: Record, batch: Batch, interest: Interest) -> tuple[bool, str | None]:
     e = r.entry
+    if e.resource_kind == FILING_HISTORY:  # type: ignore[attr-defined]
+        return gazette_notice(row, r, batch, interest)
     if e.resource_kind != COMPANY_PROFILE or e.change == "deleted":  # type: ignore[attr-defined]
         return UNCHANGED
     profile = batch.profile(r)
     if profile is None or profile.company_status is None:
         return UNCHANGED  # status unknown: the policy queues a REST profile request
     row["status_fetched_at"] = r.received_at
+    row["no_officers_link"] = 1 if lacks_officers_link(e.data) else 0  # type: ignore[attr-defined]
     state = row["processing_state"]
     if state in _SETTLED:
         if interest.matches(batch.value(r, interest.field)):
@@ -147,6 +178,7 @@ def response_received(row: Row, r: Record, batch: Batch, interest: Interest) -> 
             _error(row, "BAD_RESPONSE: the body is not a company profile", at)
             return True, "BAD_RESPONSE"
         row["status_fetched_at"] = at
+        row["no_officers_link"] = 1 if lacks_officers_link(e.body) else 0  # type: ignore[attr-defined]
         _decide_interest(row, interest.matches(batch.value(r, interest.field)), at)
         return CHANGED
     if e.kind == "officers":  # type: ignore[attr-defined]

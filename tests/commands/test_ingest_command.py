@@ -50,7 +50,7 @@ def test_each_session_gets_a_fresh_ledger_with_projections_and_the_fact_log(conn
     second = build_worker(SETTINGS, conn, clock=clock, report=lambda line: None)
     assert first.ledger is not second.ledger  # else the first session's observer would stay attached
     assert [type(h) for h in second.ledger.after_commit] == [LedgerLog]
-    assert [c.stream for c in second.stream_clients] == ["companies"]
+    assert [c.stream for c in second.stream_clients] == ["companies", "filings"]  # both streams by default
     assert all(c.ledger is second.ledger for c in second.stream_clients)
 
     second.ledger.append_many([stream_event("00000042", 1001), stream_event("00000043", 1002)])
@@ -92,3 +92,12 @@ def test_status_maps_a_bad_setting_and_a_missing_database_to_exit_2_in_one_line(
         assert ran.stdout == ""
         assert len(ran.stderr.splitlines()) == 1 and ran.stderr.startswith("chledger: ") and words in ran.stderr
     assert not (tmp_path / "absent.db").exists()
+
+
+def test_ingest_refuses_to_start_without_the_stream_key_naming_it(run_cli, tmp_path: Path):
+    """The stream and REST keys differ: a REST key alone is not enough outside --simulate."""
+    ran = run_cli("ingest", "--db", tmp_path / "c.db", env={"COMPANIES_HOUSE_API_KEY": "rest-key-123456"})
+    assert ran.returncode != 0
+    assert len(ran.stderr.splitlines()) == 1 and ran.stderr.startswith("chledger: ")
+    assert "COMPANIES_HOUSE_STREAM_KEY" in ran.stderr and "rest-key-123456" not in ran.stderr
+    assert not (tmp_path / "c.db").exists()  # refused before anything was created

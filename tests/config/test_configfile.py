@@ -149,7 +149,7 @@ def test_empty_file_and_empty_sections_mean_nothing_set(tmp_path):
         ("streaming:\n  retry:\n    max_delay: soon\n",
          r"streaming\.retry\.max_delay: expected `float`, got `str`"),
         ("streaming:\n  retry:\n    maxdelay: 3\n",
-         r"streaming\.retry\.maxdelay: unknown key \(known here: max_attempts, initial_delay, max_delay, jitter\)"),
+         r"streaming\.retry\.maxdelay: unknown key \(known here: max_attempts, initial_delay, max_delay, connect_spacing, jitter\)"),
         ("stream:\n  url: x\n", r"stream: unknown key \(known here: streaming, companies_house,"),
         ("streaming: 3\n", r"streaming: expected a mapping, got `int`"),
         ("- a\n- b\n", r"top level: expected a mapping, got a list"),
@@ -224,8 +224,9 @@ def test_render_effective_names_each_source(tmp_path):
     assert f"RATE_LIMIT_REQUESTS = 500 ({path}: rate_limit.requests)" in lines
     assert "MAX_RETRIES = 10 (default)" in lines
     assert "COMPANIES_HOUSE_API_KEY = ****56 (environment)" in lines
-    # the stream falls back to the REST key: say so rather than "(not set)"
-    assert "COMPANIES_HOUSE_STREAM_KEY = (not set: the stream uses COMPANIES_HOUSE_API_KEY, ****56) (default)" in lines
+    # the stream never falls back to the REST key: say the two keys differ
+    assert ("COMPANIES_HOUSE_STREAM_KEY = (not set: the stream needs its own key; "
+            "COMPANIES_HOUSE_API_KEY is not accepted there) (default)") in lines
     assert "INTEREST_VALUES = active-proposal-to-strike-off (default)" in lines
     assert "BUSINESS_HOURS = false (default)" in lines
     assert len(lines) == len(Settings.__struct_fields__)

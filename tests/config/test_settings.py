@@ -116,8 +116,9 @@ def test_the_snov_secret_is_masked_and_enrichment_needs_both_credentials():
     assert not Settings().snov_enabled
 
 
-def test_the_stream_key_falls_back_to_the_api_key():
-    assert load_settings({}, env={"COMPANIES_HOUSE_API_KEY": KEY}).stream_credential == KEY
+def test_the_stream_key_never_falls_back_to_the_api_key():
+    # no fallback: the stream and REST keys are different keys
+    assert load_settings({}, env={"COMPANIES_HOUSE_API_KEY": KEY}).stream_credential is None
     both = load_settings({}, env={"COMPANIES_HOUSE_API_KEY": KEY, "COMPANIES_HOUSE_STREAM_KEY": "stream"})
     assert both.stream_credential == "stream"
 

@@ -51,8 +51,8 @@ def writes_at(p: int) -> list[tuple[str, tuple]]:
     )]
     for j in range(p % 4):
         out.append((
-            "INSERT INTO officers(company_number, officer_id, name, officer_role, appointed_on, address)"
-            " VALUES (?, ?, ?, 'director', '2020-01-01', ?)",
+            "INSERT INTO officers(company_number, officer_id, name, officer_role, appointed_on, address, status)"
+            " VALUES (?, ?, ?, 'director', '2020-01-01', ?, 'active')",
             (number, f"o{p}-{j}", f"Officer {j} of {p}", json.dumps({"premises": str(j)})),
         ))
     if p > 5:

@@ -47,8 +47,11 @@ def db(tmp_path: Path, clock: FixedClock) -> Path:
     add_company(ledger, "SC000003", [("o3a", "CHARLIE, Cal", "llp-member")], name="CHARLIE LLP", sic=("62012",),
                 postcode="EH1 1AA", region="Midlothian", created="2000-01-01", detail="active")  # not of interest
     add_company(ledger, "00000004", [("o4a", "DELTA, Dee", "director")], name="DELTA LIMITED", sic=("70229",),
-                status="dissolved", detail="active-proposal-to-strike-off", postcode="HG2 9ZZ", region=None,
+                status="liquidation", detail="active-proposal-to-strike-off", postcode="HG2 9ZZ", region=None,
                 locality="Leeds", created="2019-06-02")
+    # Dissolved: its director carries no resigned_on, yet Companies House counts them inactive, not current.
+    add_company(ledger, "00000005", [("o5a", "ECHO, Eve", "director")], name="ECHO LIMITED", sic=("70229",),
+                status="dissolved", detail="active-proposal-to-strike-off", postcode="HG2 9ZZ", created="2019-06-02")
     add_domain(ledger, "00000001", "ALPHA WIDGETS LIMITED", "alpha.example")
     add_email(ledger, "o1a", "00000001", "alpha.example", [("ann@alpha.example", "valid"),
                                                            ("a.alpha@alpha.example", "unknown")])
@@ -93,7 +96,8 @@ def test_one_row_per_current_officer_of_each_company_of_interest_with_its_enrich
 
 
 @pytest.mark.parametrize("filters, expected", [
-    (LeadFilters(statuses=("dissolved",)), ["o4a"]),
+    (LeadFilters(statuses=("liquidation",)), ["o4a"]),
+    (LeadFilters(statuses=("dissolved",)), []),  # o5a is inactive: never a current officer
     (LeadFilters(statuses=("active-proposal-to-strike-off",)), ["o1a", "o1b", "o2a", "o4a"]),
     (LeadFilters(sic=("62",)), ["o1a", "o1b"]),
     (LeadFilters(sic=("47110", "70229")), ["o2a", "o4a"]),

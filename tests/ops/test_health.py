@@ -52,7 +52,7 @@ async def test_health_is_200_when_every_check_passes(server):
     status, body = await get_json(server.url + "/health")
     assert status == 200, body
     assert body["status"] == "healthy" and body["failed"] == []
-    assert set(body["checks"]) == {"connection", "processing", "database", "memory", "disk"}
+    assert set(body["checks"]) == {"connection", "processing", "database", "memory", "disk", "horizon"}
     assert "companies: connected" in body["checks"]["connection"]["detail"]
     assert body["checks"]["database"]["detail"].startswith("SELECT 1 in")
 

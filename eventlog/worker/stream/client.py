@@ -30,6 +30,11 @@ Why it is shaped this way:
   not cost five minutes of stream), doubling while its probes fail, up to
   `max_retry_delay`. 401/403 raise
   `Unauthorized` at once: retrying a wrong key only risks a ban.
+- Connection attempts are paced (`STREAM_CONNECT_SPACING`, shared by every stream of the
+  worker through one `ConnectPacer`): CH answers 429 to connections opened too often, and a
+  worker following /companies and /filings must stagger its connects.
+- A gateway's HTML 502/503/504 page on connect is a failure like any other status: retried
+  with backoff, its body never read as events.
 - The key goes only into the Authorization header: never into an entry, a
   log line or an error message.
 """
@@ -57,7 +62,7 @@ from eventlog.config.settings import Settings
 from eventlog.worker.stream.stats import StreamStats
 from eventlog.worker.stream.wire import decode_line
 
-__all__ = ["StreamClient", "StreamStats", "run_streams", "stream_clients", "stream_name",
+__all__ = ["StreamClient", "StreamStats", "ConnectPacer", "run_streams", "stream_clients", "stream_name",
            "last_recorded_timepoint", "RATE_LIMITED_DELAY", "BREAKER_COOLDOWN"]
 
 log = logging.getLogger(__name__)
@@ -66,7 +71,8 @@ _NEVER = float("inf")
 RATE_LIMITED_DELAY = 60.0  # a 429 on connect waits at least this long ("back off for minutes")
 BREAKER_COOLDOWN = 30.0  # an open breaker's first wait: long enough to stop hammering, short after a blip
 QUIET_HEALTHY_AFTER = 10.0  # a connection that spoke and was closed cleanly after this long is healthy
-_KEY_HINT = "COMPANIES_HOUSE_STREAM_KEY (or COMPANIES_HOUSE_API_KEY, which it falls back to)"
+_KEY_HINT = ("COMPANIES_HOUSE_STREAM_KEY (a streaming API key; the REST key in COMPANIES_HOUSE_API_KEY "
+             "is a different key and the stream refuses it)")
 
 Sleep = Callable[[float], Awaitable[object]]
 
@@ -93,6 +99,26 @@ def last_recorded_timepoint(ledger: Ledger, stream: str) -> int | None:
     return int(row[0][len(prefix):]) if row else None
 
 
+class ConnectPacer:
+    """At most one stream connection attempt per `spacing` seconds, across the clients sharing it.
+
+    `now` is a monotonic clock; the wait goes through the caller's `sleep`."""
+
+    def __init__(self, spacing: float, now: Callable[[], float] = time.monotonic) -> None:
+        self.spacing = spacing
+        self.now = now
+        self._last: float | None = None
+
+    def reserve(self) -> float:
+        """Claim the next slot; returns how long to wait for it (0 when the last was long ago)."""
+        if self.spacing <= 0:
+            return 0.0
+        now = self.now()
+        at = now if self._last is None else max(now, self._last + self.spacing)
+        self._last = at
+        return at - now
+
+
 class _Ended(Exception):
     """How one connection attempt ended: reason, HTTP status, and whether it was healthy."""
 
@@ -112,7 +138,8 @@ class StreamClient:
                  session: aiohttp.ClientSession | None = None, sleep: Sleep = asyncio.sleep,
                  rng: random.Random | None = None, clock: Clock | None = None,
                  max_line: int = DEFAULT_MAX_LINE, breaker_threshold: int = 5,
-                 healthy_after: float = 60.0, quiet_healthy_after: float = QUIET_HEALTHY_AFTER) -> None:
+                 healthy_after: float = 60.0, quiet_healthy_after: float = QUIET_HEALTHY_AFTER,
+                 pacer: ConnectPacer | None = None) -> None:
         self.settings = settings
         self.ledger = ledger
         self.url = url
@@ -128,6 +155,7 @@ class StreamClient:
                                       self.clock.now, max_cooldown=settings.max_retry_delay)
         self.stats = StreamStats(stream=self.stream)
         self._live_next = False  # after a 416: the next connection goes live, whatever we hold
+        self.pacer = pacer or ConnectPacer(settings.stream_connect_spacing)
 
     def snapshot(self) -> dict[str, object]:
         """Counters plus retry state, for the worker's status line and `/metrics`."""
@@ -201,6 +229,9 @@ class StreamClient:
 
     async def _connect(self, session: aiohttp.ClientSession) -> None:
         """One attempt: returns after a 416 (reconnect live now), else raises `_Ended`."""
+        wait = self.pacer.reserve()
+        if wait > 0:
+            await self.sleep(wait)
         last = self.stats.last_timepoint
         start = None if (last is None or self._live_next) else last + 1
         url = URL(self.url) if start is None else URL(self.url).update_query(timepoint=start)
@@ -333,7 +364,9 @@ class StreamClient:
 
 
 def stream_clients(settings: Settings, ledger: Ledger, **kwargs: object) -> list[StreamClient]:
-    """One client per `settings.stream_urls`, sharing any `session`/`sleep`/`rng` given."""
+    """One client per `settings.stream_urls`, sharing any `session`/`sleep`/`rng` given, and one
+    `ConnectPacer`, so their connects are staggered."""
+    kwargs.setdefault("pacer", ConnectPacer(settings.stream_connect_spacing))
     return [StreamClient(settings, ledger, url=url, **kwargs)  # type: ignore[arg-type]
             for url in settings.stream_urls]
 

@@ -112,7 +112,7 @@ async def serve(aiohttp_server):
 def make_settings(url: str, **overrides: Any) -> Settings:
     values = dict(stream_key=KEY, streaming_api_url=url, initial_retry_delay=1.0,
                   max_retry_delay=300.0, max_retries=10, read_timeout=2.0,
-                  connection_timeout=2.0, batch_size=100, flush_interval=0.05)
+                  connection_timeout=2.0, batch_size=100, flush_interval=0.05, stream_connect_spacing=0.0)
     values.update(overrides)
     return Settings(**values)
 
