@@ -31,10 +31,15 @@ appearance in the ledger, however it is batched.
 
 from __future__ import annotations
 
+import itertools
+from typing import Callable
+
 import apsw
 import msgspec
 
 from projections.records import COMPANY_PROFILE, Batch, backfill_numbers
+from projections.setbased.ranges import (NUMBER_SQL, Groups, check_range, decode_rows, prepare, records_at,
+                                         records_where)
 from projections.payloads import Profile, raw_text
 from projections.rows import Statements
 
@@ -103,7 +108,10 @@ def _profile_values(p: Profile) -> tuple:
             p.date_of_creation, raw_text(p.registered_office_address), raw_text(p.sic_codes), p.etag)
 
 
-def _stream_event(sql: Statements, batch: Batch, r, number: str) -> None:
+Write = Callable[[str, int, str, tuple], None]  # (company number, position, sql, params)
+
+
+def _stream_event(add: Write, batch: Batch, r, number: str) -> None:
     e = r.entry
     deleted = e.change == "deleted"
     stream = (1 if deleted else 0, e.published_at, r.event_id, e.change, e.timepoint, "processed",
@@ -112,42 +120,164 @@ def _stream_event(sql: Statements, batch: Batch, r, number: str) -> None:
               r.event_id, r.received_at)
     profile = batch.profile(r)
     if profile is None:
-        sql.add(_EVENT_NO_DATA, (number,) + stream)
+        add(number, r.position, _EVENT_NO_DATA, (number,) + stream)
     else:
-        sql.add(_EVENT, (number,) + _profile_values(profile) + stream)
+        add(number, r.position, _EVENT, (number,) + _profile_values(profile) + stream)
 
 
-def apply(conn: apsw.Connection, batch: Batch) -> None:
-    sql = Statements()
+def _writes(batch: Batch, add: Write) -> None:
+    """Every rule, entry by entry: the statement (and its company) each record causes, in ledger order."""
     for r in batch.records:
         t = r.event_type
         if t == "stream.event":
             if r.entry.resource_kind == COMPANY_PROFILE:  # type: ignore[attr-defined]
                 number = batch.company(r)
                 if number:
-                    _stream_event(sql, batch, r, number)
+                    _stream_event(add, batch, r, number)
         elif t == "response.received":
             e = r.entry
             if e.kind == "profile" and e.status == 200:  # type: ignore[attr-defined]
                 number = batch.company(r)
                 profile = batch.profile(r)
                 if number and profile is not None:
-                    sql.add(_REST, (number,) + _profile_values(profile) + (r.received_at, r.received_at))
+                    add(number, r.position, _REST,
+                        (number,) + _profile_values(profile) + (r.received_at, r.received_at))
         elif t == "bulk.company":
             number = batch.company(r)
             p = batch.profile(r)
             if number and p is not None:
-                sql.add(_BULK, (number, p.company_name, p.company_status, p.type, p.jurisdiction,
-                                p.date_of_creation, raw_text(p.registered_office_address), raw_text(p.sic_codes),
-                                p.company_status_detail, r.entry.snapshot_date, r.received_at))  # type: ignore[attr-defined]
+                add(number, r.position, _BULK,
+                    (number, p.company_name, p.company_status, p.type, p.jurisdiction, p.date_of_creation,
+                     raw_text(p.registered_office_address), raw_text(p.sic_codes), p.company_status_detail,
+                     r.entry.snapshot_date, r.received_at))  # type: ignore[attr-defined]
         elif t == "request.queued":
             number = batch.company(r)
             if number:
-                sql.add(_STUB, (number, r.received_at))
+                add(number, r.position, _STUB, (number, r.received_at))
         elif t == "backfill.created":
             for number in backfill_numbers(r.entry.company_numbers):  # type: ignore[attr-defined]
-                sql.add(_STUB, (number, r.received_at))
+                add(number, r.position, _STUB, (number, r.received_at))
+
+
+def apply_entries(conn: apsw.Connection, batch: Batch) -> None:
+    """The fold entry by entry: one upsert per record (the reference `apply_range` must equal)."""
+    sql = Statements()
+    _writes(batch, lambda number, position, statement, params: sql.add(statement, params))
     sql.run(conn)
+
+
+# --- the range fold ------------------------------------------------------------------------------
+#
+# Over a range of positions, SQLite picks for each company the few stream events its row depends
+# on, and only those go through the upserts above (decoded, in ledger order): the last event
+# applied (its stream columns), the last applied one carrying a profile (its profile columns), and
+# the last event (`last_stream_event_id`, `updated_at`). Which events apply is `_NEWER` seen over a
+# run: an event applies when it is not older than the row's snapshot date and its timepoint is at
+# least the highest of the row's and of every earlier event's in the run that passed the date (an
+# event that did not apply was below one of those). A company with any other entry in the range
+# (REST profile, bulk row, stub) has all its entries run one by one instead. Companies are written
+# one after the other in order of first appearance, so new rows get the rowids the entry-by-entry
+# fold gives them.
+
+_OTHERS = "('response.received', 'bulk.company', 'request.queued', 'backfill.created')"
+_TEMP = ("CREATE TEMP TABLE IF NOT EXISTS chl_company_keys(pos INTEGER PRIMARY KEY, company TEXT NOT NULL, "
+         "tp INTEGER, pub TEXT, prof INTEGER NOT NULL)",
+         "CREATE TEMP TABLE IF NOT EXISTS chl_company_mixed(company TEXT PRIMARY KEY)",
+         "CREATE TEMP TABLE IF NOT EXISTS chl_company_pos(pos INTEGER PRIMARY KEY)",
+         "CREATE TEMP TABLE IF NOT EXISTS chl_company_pick(pos INTEGER PRIMARY KEY, company TEXT, first INTEGER)")
+_CLEAR = tuple(f"DELETE FROM temp.{t}" for t in
+               ("chl_company_keys", "chl_company_mixed", "chl_company_pos", "chl_company_pick"))
+_KEYS = ("INSERT INTO temp.chl_company_keys(pos, company, tp, pub, prof) "
+         "SELECT id, number, tp, pub, prof FROM (SELECT id, " + NUMBER_SQL.format(x="coalesce(company_number, event_data ->> '$.resource_id')")
+         + " AS number, event_data ->> '$.timepoint' AS tp, event_data ->> '$.published_at' AS pub, "
+         "json_type(event_data, '$.data') IS 'object' AS prof FROM event_log "
+         "WHERE id > ? AND id <= ? AND event_type = 'stream.event' "
+         "AND event_data ->> '$.resource_kind' = 'company-profile') WHERE number IS NOT NULL")
+_PICK = """
+INSERT OR IGNORE INTO temp.chl_company_pick(pos, company, first)
+WITH k AS (
+    SELECT s.pos, s.company, s.tp, s.prof, c.stream_timepoint AS held,
+           (c.bulk_snapshot_date IS NULL OR s.pub >= c.bulk_snapshot_date) AS ok
+    FROM temp.chl_company_keys AS s LEFT JOIN companies AS c ON c.company_number = s.company
+    WHERE s.company NOT IN (SELECT company FROM temp.chl_company_mixed)),
+w AS (
+    SELECT pos, company, prof,
+           ok AND (held IS NULL OR tp >= held)
+              AND tp >= coalesce(max(iif(ok, tp, NULL)) OVER (PARTITION BY company ORDER BY pos
+                                                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), tp)
+           AS applied
+    FROM k),
+g AS (
+    SELECT company, min(pos) AS first, max(pos) AS last, max(iif(applied, pos, NULL)) AS applied,
+           max(iif(applied AND prof, pos, NULL)) AS profile
+    FROM w GROUP BY company)
+SELECT last, company, first FROM g
+UNION ALL SELECT applied, company, first FROM g WHERE applied IS NOT NULL
+UNION ALL SELECT profile, company, first FROM g WHERE profile IS NOT NULL
+"""
+_PICKED = ("SELECT p.first, e.id, e.event_id, e.event_type, e.company_number, e.event_data, e.received_at "
+           "FROM temp.chl_company_pick AS p JOIN event_log AS e ON e.id = p.pos ORDER BY p.first, p.pos")
+_CHUNK = 5000
+
+
+def apply_range(conn: apsw.Connection, lo: int, hi: int) -> None:
+    """Fold the entries in positions (lo, hi] into `companies`: the same rows as `apply_entries`."""
+    if hi <= lo:
+        return
+    prepare(conn)
+    check_range(conn, lo, hi)
+    for sql in _TEMP + _CLEAR:
+        conn.execute(sql)
+    conn.execute(_KEYS, (lo, hi))
+
+    mixed = Groups()
+    others = records_where(conn, f"id > ? AND id <= ? AND event_type IN {_OTHERS}", (lo, hi))
+    if others:
+        _writes(Batch(others), mixed.add)
+    if len(mixed):
+        conn.executemany("INSERT INTO temp.chl_company_mixed(company) VALUES (?)", [(n,) for n in mixed.numbers()])
+        conn.execute("INSERT INTO temp.chl_company_pos(pos) SELECT pos FROM temp.chl_company_keys "
+                     "WHERE company IN (SELECT company FROM temp.chl_company_mixed)")
+        streamed = records_at(conn, "temp.chl_company_pos")
+        if streamed:
+            _writes(Batch(streamed), mixed.add)
+    conn.execute(_PICK)
+    conn.execute("CREATE INDEX IF NOT EXISTS temp.chl_company_pick_first ON chl_company_pick(first, pos)")
+
+    pending = mixed.sorted_groups()  # few: each written in turn as the picked companies pass its start
+    out = Statements()
+    at = 0
+    firsts: dict[int, int] = {}
+
+    def add(number: str, position: int, sql: str, params: tuple) -> None:
+        nonlocal at
+        first = firsts[position]
+        while at < len(pending) and pending[at][0] < first:
+            for pending_sql, pending_params in pending[at][2]:
+                out.add(pending_sql, pending_params)
+            at += 1
+        out.add(sql, params)
+
+    cursor = conn.execute(_PICKED)
+    while True:
+        chunk = list(itertools.islice(cursor, _CHUNK))
+        if not chunk:
+            break
+        firsts = {row[1]: row[0] for row in chunk}
+        _writes(Batch(list(decode_rows(row[1:] for row in chunk))), add)
+        out.run(conn)
+    i = at
+    for _, _, writes in pending[i:]:
+        for sql, params in writes:
+            out.add(sql, params)
+    out.run(conn)
+    for sql in _CLEAR:
+        conn.execute(sql)
+
+
+def apply(conn: apsw.Connection, batch: Batch) -> None:
+    """Live, catch-up and replay: the records of a batch are a contiguous range of positions."""
+    apply_range(conn, batch.first - 1, batch.last)
 
 
 # --- reads ---------------------------------------------------------------------------------------
