@@ -38,8 +38,7 @@ import apsw
 import msgspec
 
 from projections.records import COMPANY_PROFILE, Batch, backfill_numbers
-from projections.setbased.ranges import (NUMBER_SQL, Groups, check_range, decode_rows, prepare, records_at,
-                                         records_where)
+from projections.setbased.ranges import NUMBER_SQL, check_range, decode_rows, prepare, records_chunks
 from projections.payloads import Profile, raw_text
 from projections.rows import Statements
 
@@ -180,21 +179,34 @@ def apply_entries(conn: apsw.Connection, batch: Batch) -> None:
 # fold gives them.
 
 _OTHERS = "('response.received', 'bulk.company', 'request.queued', 'backfill.created')"
-_TEMP = ("CREATE TEMP TABLE IF NOT EXISTS chl_company_keys(pos INTEGER PRIMARY KEY, company TEXT NOT NULL, "
-         "tp INTEGER, pub TEXT, prof INTEGER NOT NULL)",
-         "CREATE TEMP TABLE IF NOT EXISTS chl_company_mixed(company TEXT PRIMARY KEY)",
-         "CREATE TEMP TABLE IF NOT EXISTS chl_company_pos(pos INTEGER PRIMARY KEY)",
-         "CREATE TEMP TABLE IF NOT EXISTS chl_company_pick(pos INTEGER PRIMARY KEY, company TEXT, first INTEGER)")
-_CLEAR = tuple(f"DELETE FROM temp.{t}" for t in
-               ("chl_company_keys", "chl_company_mixed", "chl_company_pos", "chl_company_pick"))
+_TABLES = {
+    "chl_company_keys": "pos INTEGER PRIMARY KEY, company TEXT NOT NULL, tp INTEGER, pub TEXT, prof INTEGER NOT NULL",
+    "chl_company_mixed": "company TEXT NOT NULL, pos INTEGER NOT NULL, seq INTEGER NOT NULL",
+    "chl_company_plan": "first INTEGER NOT NULL, fseq INTEGER NOT NULL, company TEXT NOT NULL, pos INTEGER NOT NULL",
+}
+_TEMP = tuple(f"CREATE TEMP TABLE IF NOT EXISTS {t}({cols})" for t, cols in _TABLES.items())
+_CLEAR = tuple(f"DELETE FROM temp.{t}" for t in _TABLES)
+# 1. the keys of every stream event about a company profile in the range
 _KEYS = ("INSERT INTO temp.chl_company_keys(pos, company, tp, pub, prof) "
-         "SELECT id, number, tp, pub, prof FROM (SELECT id, " + NUMBER_SQL.format(x="coalesce(company_number, event_data ->> '$.resource_id')")
+         "SELECT id, number, tp, pub, prof FROM (SELECT id, "
+         + NUMBER_SQL.format(x="coalesce(company_number, event_data ->> '$.resource_id')")
          + " AS number, event_data ->> '$.timepoint' AS tp, event_data ->> '$.published_at' AS pub, "
          "json_type(event_data, '$.data') IS 'object' AS prof FROM event_log "
          "WHERE id > ? AND id <= ? AND event_type = 'stream.event' "
          "AND event_data ->> '$.resource_kind' = 'company-profile') WHERE number IS NOT NULL")
-_PICK = """
-INSERT OR IGNORE INTO temp.chl_company_pick(pos, company, first)
+# 2. companies with other writes (REST profile, bulk row, stub) have all their writes run in turn
+_MIXED_STREAM = ("INSERT INTO temp.chl_company_mixed(company, pos, seq) SELECT company, pos, 0 "
+                 "FROM temp.chl_company_keys WHERE company IN (SELECT company FROM temp.chl_company_mixed)")
+_PLAN_MIXED = """
+INSERT INTO temp.chl_company_plan(first, fseq, company, pos)
+SELECT f.first, s.seq, m.company, m.pos
+FROM temp.chl_company_mixed AS m
+JOIN (SELECT company, min(pos) AS first FROM temp.chl_company_mixed GROUP BY company) AS f ON f.company = m.company
+JOIN temp.chl_company_mixed AS s ON s.company = m.company AND s.pos = f.first
+"""
+# 3. the others: for each company, its last event, the last one applied and the last applied with a profile
+_PLAN_STREAM = """
+INSERT INTO temp.chl_company_plan(first, fseq, company, pos)
 WITH k AS (
     SELECT s.pos, s.company, s.tp, s.prof, c.stream_timepoint AS held,
            (c.bulk_snapshot_date IS NULL OR s.pub >= c.bulk_snapshot_date) AS ok
@@ -211,68 +223,62 @@ g AS (
     SELECT company, min(pos) AS first, max(pos) AS last, max(iif(applied, pos, NULL)) AS applied,
            max(iif(applied AND prof, pos, NULL)) AS profile
     FROM w GROUP BY company)
-SELECT last, company, first FROM g
-UNION ALL SELECT applied, company, first FROM g WHERE applied IS NOT NULL
-UNION ALL SELECT profile, company, first FROM g WHERE profile IS NOT NULL
+SELECT first, 0, company, last FROM g
+UNION SELECT first, 0, company, applied FROM g WHERE applied IS NOT NULL
+UNION SELECT first, 0, company, profile FROM g WHERE profile IS NOT NULL
 """
-_PICKED = ("SELECT p.first, e.id, e.event_id, e.event_type, e.company_number, e.event_data, e.received_at "
-           "FROM temp.chl_company_pick AS p JOIN event_log AS e ON e.id = p.pos ORDER BY p.first, p.pos")
+_PLAN_INDEX = "CREATE INDEX IF NOT EXISTS temp.chl_company_plan_order ON chl_company_plan(first, fseq, pos)"
+_PLANNED = ("SELECT p.company, e.id, e.event_id, e.event_type, e.company_number, e.event_data, e.received_at "
+            "FROM temp.chl_company_plan AS p JOIN event_log AS e ON e.id = p.pos ORDER BY p.first, p.fseq, p.pos")
 _CHUNK = 5000
 
 
-def apply_range(conn: apsw.Connection, lo: int, hi: int) -> None:
-    """Fold the entries in positions (lo, hi] into `companies`: the same rows as `apply_entries`."""
+def apply_range(conn: apsw.Connection, lo: int, hi: int, *, chunk: int = _CHUNK) -> None:
+    """Fold the entries in positions (lo, hi] into `companies`: the same rows as `apply_entries`.
+
+    Memory is bounded by `chunk` records, whatever the range: the plan is kept in TEMP tables.
+    """
     if hi <= lo:
         return
     prepare(conn)
     check_range(conn, lo, hi)
     for sql in _TEMP + _CLEAR:
         conn.execute(sql)
-    conn.execute(_KEYS, (lo, hi))
+    try:
+        conn.execute(_KEYS, (lo, hi))
+        seq = itertools.count(1)
+        for records in records_chunks(conn, f"id > ? AND id <= ? AND event_type IN {_OTHERS}", (lo, hi), chunk):
+            found: list[tuple] = []
+            _writes(Batch(records), lambda number, position, sql, params: found.append((number, position, next(seq))))
+            conn.executemany("INSERT INTO temp.chl_company_mixed(company, pos, seq) VALUES (?, ?, ?)", found)
+        conn.execute(_MIXED_STREAM)
+        conn.execute(_PLAN_MIXED)
+        conn.execute(_PLAN_STREAM)
+        conn.execute(_PLAN_INDEX)
+        _run_plan(conn, chunk)
+    finally:
+        for sql in _CLEAR:
+            conn.execute(sql)
 
-    mixed = Groups()
-    others = records_where(conn, f"id > ? AND id <= ? AND event_type IN {_OTHERS}", (lo, hi))
-    if others:
-        _writes(Batch(others), mixed.add)
-    if len(mixed):
-        conn.executemany("INSERT INTO temp.chl_company_mixed(company) VALUES (?)", [(n,) for n in mixed.numbers()])
-        conn.execute("INSERT INTO temp.chl_company_pos(pos) SELECT pos FROM temp.chl_company_keys "
-                     "WHERE company IN (SELECT company FROM temp.chl_company_mixed)")
-        streamed = records_at(conn, "temp.chl_company_pos")
-        if streamed:
-            _writes(Batch(streamed), mixed.add)
-    conn.execute(_PICK)
-    conn.execute("CREATE INDEX IF NOT EXISTS temp.chl_company_pick_first ON chl_company_pick(first, pos)")
 
-    pending = mixed.sorted_groups()  # few: each written in turn as the picked companies pass its start
+def _run_plan(conn: apsw.Connection, size: int) -> None:
+    """Each planned (company, entry), in order: the entry's write for that company."""
     out = Statements()
-    at = 0
-    firsts: dict[int, int] = {}
+    company = ""
 
     def add(number: str, position: int, sql: str, params: tuple) -> None:
-        nonlocal at
-        first = firsts[position]
-        while at < len(pending) and pending[at][0] < first:
-            for pending_sql, pending_params in pending[at][2]:
-                out.add(pending_sql, pending_params)
-            at += 1
-        out.add(sql, params)
+        if number == company:
+            out.add(sql, params)
 
-    cursor = conn.execute(_PICKED)
+    cursor = conn.execute(_PLANNED)
     while True:
-        chunk = list(itertools.islice(cursor, _CHUNK))
+        chunk = list(itertools.islice(cursor, size))
         if not chunk:
             break
-        firsts = {row[1]: row[0] for row in chunk}
-        _writes(Batch(list(decode_rows(row[1:] for row in chunk))), add)
+        for row, record in zip(chunk, decode_rows(r[1:] for r in chunk)):
+            company = row[0]
+            _writes(Batch((record,)), add)
         out.run(conn)
-    i = at
-    for _, _, writes in pending[i:]:
-        for sql, params in writes:
-            out.add(sql, params)
-    out.run(conn)
-    for sql in _CLEAR:
-        conn.execute(sql)
 
 
 def apply(conn: apsw.Connection, batch: Batch) -> None:

@@ -22,7 +22,7 @@ from eventlog.ledger.db import translate
 from eventlog.errors import ChledgerError
 
 from projections.registry import select
-from projections.runner import apply_records, read_batches
+from projections.runner import apply_positions
 from projections.tables import VARS, table_ddl
 
 __all__ = ["build", "main"]
@@ -59,11 +59,15 @@ def build(db_path: str, scratch: str, names: list[str], head: int, batch_size: i
     src.execute("BEGIN")  # one snapshot for the whole read
     _create_tables(src, dst, projectors)
     dst.execute("BEGIN")
-    for records in read_batches(src, 0, head, batch_size):
+
+    def progress(done: int) -> None:
         if os.getppid() != parent:
             raise SystemExit(1)  # the replay that wanted these rows is gone: stop, don't finish for nobody
-        apply_records(dst, records, projectors)
-        say(f"progress {records[-1].position}")
+        say(f"progress {done}")
+
+    # Range folds read the ledger in SQL through `dst`, from the database attached read-only above
+    # (unqualified `event_log` resolves there), in dst's transaction: one snapshot, like `src`'s.
+    apply_positions(dst, 0, head, projectors, batch_size=batch_size, source=src, progress=progress)
     dst.execute("COMMIT")
     src.execute("ROLLBACK")
     dst.close()

@@ -8,6 +8,7 @@ scratch file (where the database is attached read-only).
 
 from __future__ import annotations
 
+import itertools
 from typing import Iterable, Iterator, Sequence
 
 import apsw
@@ -17,7 +18,7 @@ from eventlog.errors import LedgerDamaged
 from eventlog.ledger.entries import decode, normalise_company_number
 from eventlog.ledger.store import Record
 
-__all__ = ["NUMBER_SQL", "prepare", "check_range", "records_at", "records_where", "decode_rows", "Groups"]
+__all__ = ["NUMBER_SQL", "prepare", "check_range", "records_chunks", "decode_rows"]
 
 # A stream event's company: the entry's column, else the event's resource_id, normalised as
 # `Batch.company` does. Numbers already in normal form (8 characters, two letters or digits and six
@@ -57,51 +58,11 @@ def decode_rows(rows: Iterable[tuple]) -> Iterator[Record]:
                                 "nothing was changed") from None
 
 
-def records_where(conn: apsw.Connection, where: str, params: tuple = ()) -> list[Record]:
-    """Decoded records of `event_log` matching `where`, in ledger order."""
-    return list(decode_rows(conn.execute(f"SELECT {_COLUMNS} FROM event_log WHERE {where} ORDER BY id", params)))
-
-
-def records_at(conn: apsw.Connection, positions_table: str) -> list[Record]:
-    """Decoded records at the positions held in the temp table `positions_table(pos)`, in ledger order."""
-    return list(decode_rows(conn.execute(
-        f"SELECT {', '.join('e.' + c.strip() for c in _COLUMNS.split(','))} FROM {positions_table} AS p "
-        "JOIN event_log AS e ON e.id = p.pos ORDER BY p.pos")))
-
-
-class Groups:
-    """Writes grouped by company, run company by company in order of first appearance.
-
-    Rows of different companies don't interact, except that a new row's hidden rowid follows the
-    order rows are created in: running each company's writes together, companies ordered by the
-    position (then the order within that entry, e.g. a backfill's list) of their first write,
-    creates rows in the order the entry-by-entry fold does.
-    """
-
-    __slots__ = ("_groups", "_seq")
-
-    def __init__(self) -> None:
-        self._groups: dict[str, list[tuple[int, int, str, tuple]]] = {}
-        self._seq = 0
-
-    def __len__(self) -> int:
-        return len(self._groups)
-
-    def numbers(self) -> list[str]:
-        return list(self._groups)
-
-    def __contains__(self, number: str) -> bool:
-        return number in self._groups
-
-    def add(self, number: str, position: int, sql: str, params: tuple) -> None:
-        self._seq += 1
-        self._groups.setdefault(number, []).append((position, self._seq, sql, params))
-
-    def sorted_groups(self) -> list[tuple[int, int, list[tuple[str, tuple]]]]:
-        """(first position, first write's sequence, the writes in order), companies in order of first write."""
-        out = []
-        for g in self._groups.values():
-            g.sort()
-            out.append((g[0][0], g[0][1], [(sql, params) for _, _, sql, params in g]))
-        out.sort(key=lambda x: (x[0], x[1]))
-        return out
+def records_chunks(conn: apsw.Connection, where: str, params: tuple, size: int) -> Iterator[list[Record]]:
+    """Decoded records of `event_log` matching `where`, in ledger order, `size` at a time."""
+    cursor = conn.execute(f"SELECT {_COLUMNS} FROM event_log WHERE {where} ORDER BY id", params)
+    while True:
+        rows = list(itertools.islice(cursor, size))
+        if not rows:
+            return
+        yield list(decode_rows(rows))
