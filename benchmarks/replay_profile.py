@@ -22,7 +22,12 @@ with transaction(conn):
         t['read+decode']+=time.process_time()-a
         b = Batch(recs)
         for p in PROJECTORS:
+            if hasattr(p, "apply_range"):
+                continue  # once over the whole ledger, below
             a=time.process_time(); p.apply(conn, b); t[p.NAME]+=time.process_time()-a
+    for p in PROJECTORS:
+        if hasattr(p, "apply_range"):
+            a=time.process_time(); p.apply_range(conn, 0, head); t[p.NAME+" (range)"]+=time.process_time()-a
     a=time.process_time(); _finish(conn, PROJECTORS, later, head); t['finish']+=time.process_time()-a
 a=time.process_time(); t['commit']+=0
 tot=sum(t.values())

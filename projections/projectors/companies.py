@@ -262,22 +262,31 @@ def apply_range(conn: apsw.Connection, lo: int, hi: int, *, chunk: int = _CHUNK)
 
 
 def _run_plan(conn: apsw.Connection, size: int) -> None:
-    """Each planned (company, entry), in order: the entry's write for that company."""
+    """Each planned (company, entry), in order: the entry's write for that company.
+
+    An entry that writes for several companies (a backfill's list) is planned once per company;
+    its writes are worked out once and kept by position (a backfill lists at most a few thousand).
+    """
     out = Statements()
-    company = ""
-
-    def add(number: str, position: int, sql: str, params: tuple) -> None:
-        if number == company:
-            out.add(sql, params)
-
+    shared: dict[int, dict[str, tuple[str, tuple]]] = {}
     cursor = conn.execute(_PLANNED)
     while True:
         chunk = list(itertools.islice(cursor, size))
         if not chunk:
             break
-        for row, record in zip(chunk, decode_rows(r[1:] for r in chunk)):
-            company = row[0]
-            _writes(Batch((record,)), add)
+        for row in chunk:
+            company, position = row[0], row[1]
+            writes = shared.get(position)
+            if writes is None:
+                found: dict[str, tuple[str, tuple]] = {}
+                _writes(Batch(tuple(decode_rows((row[1:],)))),
+                        lambda number, _, sql, params: found.__setitem__(number, (sql, params)))
+                if len(found) > 1:
+                    shared[position] = found
+                writes = found
+            write = writes.get(company)
+            if write is not None:
+                out.add(*write)
         out.run(conn)
 
 
