@@ -290,9 +290,18 @@ def _run_plan(conn: apsw.Connection, size: int) -> None:
         out.run(conn)
 
 
+# Below this many positions the range fold's fixed cost (a dozen statements, TEMP tables) is more
+# than it saves: a live append or a catch-up batch rarely holds two events of one company. Both
+# give the same rows (tests/projections/test_companies_range.py); replay folds the whole ledger.
+RANGE_MIN = 20_000
+
+
 def apply(conn: apsw.Connection, batch: Batch) -> None:
-    """Live, catch-up and replay: the records of a batch are a contiguous range of positions."""
-    apply_range(conn, batch.first - 1, batch.last)
+    """Live and catch-up: the records of a batch are a contiguous range of positions."""
+    if batch.last - batch.first + 1 >= RANGE_MIN:
+        apply_range(conn, batch.first - 1, batch.last)
+    else:
+        apply_entries(conn, batch)
 
 
 # --- reads ---------------------------------------------------------------------------------------
