@@ -27,8 +27,10 @@ from projections.tables import VARS, table_ddl
 
 __all__ = ["build", "main"]
 
+# TEMP tables (a range fold's keys and plan, millions of rows on a large ledger) go to a file with a
+# bounded cache, so the worker's memory does not grow with the ledger.
 _SCRATCH_PRAGMAS = ("journal_mode = OFF", "synchronous = OFF", "foreign_keys = OFF",
-                    "cache_size = -65536", "temp_store = MEMORY")
+                    "cache_size = -65536", "temp_store = FILE", "temp.cache_size = -16384")
 
 
 def _create_tables(src: apsw.Connection, dst: apsw.Connection, projectors: Sequence[ModuleType]) -> None:
