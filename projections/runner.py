@@ -118,7 +118,7 @@ def apply_positions(conn: apsw.Connection, lo: int, hi: int, projectors: Sequenc
             elif progress:
                 progress(lo + (records[-1].position - lo) // 2)  # the range folds are the other half
     for p in ranged:
-        p.apply_range(conn, lo, hi, chunk=batch_size)
+        p.apply_range(conn, lo, hi, chunk=batch_size, check=not rest)  # `rest` read every position
     if progress:
         progress(hi)
 

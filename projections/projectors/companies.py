@@ -224,8 +224,8 @@ g AS (
            max(iif(applied AND prof, pos, NULL)) AS profile
     FROM w GROUP BY company)
 SELECT first, 0, company, last FROM g
-UNION SELECT first, 0, company, applied FROM g WHERE applied IS NOT NULL
-UNION SELECT first, 0, company, profile FROM g WHERE profile IS NOT NULL
+UNION ALL SELECT first, 0, company, applied FROM g WHERE applied < last
+UNION ALL SELECT first, 0, company, profile FROM g WHERE profile < applied
 """
 _PLAN_INDEX = "CREATE INDEX IF NOT EXISTS temp.chl_company_plan_order ON chl_company_plan(first, fseq, pos)"
 _PLANNED = ("SELECT p.company, e.id, e.event_id, e.event_type, e.company_number, e.event_data, e.received_at "
@@ -233,15 +233,17 @@ _PLANNED = ("SELECT p.company, e.id, e.event_id, e.event_type, e.company_number,
 _CHUNK = 5000
 
 
-def apply_range(conn: apsw.Connection, lo: int, hi: int, *, chunk: int = _CHUNK) -> None:
+def apply_range(conn: apsw.Connection, lo: int, hi: int, *, chunk: int = _CHUNK, check: bool = True) -> None:
     """Fold the entries in positions (lo, hi] into `companies`: the same rows as `apply_entries`.
 
     Memory is bounded by `chunk` records, whatever the range: the plan is kept in TEMP tables.
+    `check=False` skips checking that every position is there, for a caller that reads them all anyway.
     """
     if hi <= lo:
         return
     prepare(conn)
-    check_range(conn, lo, hi)
+    if check:
+        check_range(conn, lo, hi)
     for sql in _TEMP + _CLEAR:
         conn.execute(sql)
     try:
