@@ -11,7 +11,10 @@ and so does the hook (the append is refused): only `replay` may rebuild them.
 
 The same `apply_records` runs live (a few records at a time), in catch-up and in
 replay (thousands at a time); projectors give the same rows however the ledger
-is cut into batches, which is what makes a replay equal to the live run.
+is cut into batches, which is what makes a replay equal to the live run. A
+projector with a range fold (`apply_range`, e.g. `companies`) is applied by
+replay once over the whole range instead (`apply_positions`); its tests and the
+determinism suite hold it to the rows the batch path gives.
 """
 
 from __future__ import annotations

@@ -25,8 +25,13 @@ queued request, because `company_processing_state` refers to it.
 
 Every rule is in the upsert itself (SQL evaluates each SET against the row as it
 was), so the projector never reads the table: one parameter tuple per entry, run
-in ledger order as `executemany`. Row order (the hidden rowid) follows first
+in ledger order as `executemany` (`_writes` says which statement each entry
+causes: one place per rule). Row order (the hidden rowid) follows first
 appearance in the ledger, however it is batched.
+
+Replay uses `apply_range` instead: over a range of positions SQLite picks the
+few entries each company's row depends on, and only those go through the same
+statements (see "the range fold" below).
 """
 
 from __future__ import annotations
@@ -292,18 +297,13 @@ def _run_plan(conn: apsw.Connection, size: int) -> None:
         out.run(conn)
 
 
-# Below this many positions the range fold's fixed cost (a dozen statements, TEMP tables) is more
-# than it saves: a live append or a catch-up batch rarely holds two events of one company. Both
-# give the same rows (tests/projections/test_companies_range.py); replay folds the whole ledger.
-RANGE_MIN = 20_000
-
-
 def apply(conn: apsw.Connection, batch: Batch) -> None:
-    """Live and catch-up: the records of a batch are a contiguous range of positions."""
-    if batch.last - batch.first + 1 >= RANGE_MIN:
-        apply_range(conn, batch.first - 1, batch.last)
-    else:
-        apply_entries(conn, batch)
+    """Live and catch-up: entry by entry. A live append or a catch-up batch rarely holds two events
+    of one company, and a bulk import's chunk is all REST-less bulk rows, so the range fold's fixed
+    cost (a dozen statements, TEMP tables, a second decode) would be more than it saves: measured,
+    the live path ran 15-26% slower per CPU-second with it (benchmarks/replay.md). Both give the
+    same rows (tests/projections/test_companies_range.py); replay folds the whole ledger at once."""
+    apply_entries(conn, batch)
 
 
 # --- reads ---------------------------------------------------------------------------------------
