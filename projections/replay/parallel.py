@@ -9,7 +9,7 @@ and its own `projection_vars`), so they can be built side by side:
    ones apart, the light ones with the lighter group).
 2. One worker process per group (`projections.replay.worker`) reads the ledger up to a fixed
    head `H` in its own read snapshot and applies it, with the same
-   `apply_records` as live and serial replay, to empty tables in a scratch file.
+   `apply_positions` as serial replay, to empty tables in a scratch file.
 3. The parent then attaches the scratch files and, in one `BEGIN IMMEDIATE`,
    drops and recreates the tables, copies the rows in (`INSERT … SELECT`, in C,
    hidden rowids and AUTOINCREMENT counters included, so the tables are the

@@ -48,7 +48,7 @@ from projections.replay.parallel import (Progress, ScratchUnavailable, attached,
                        remove_stale_scratch, scratch_space)
 from projections.tables import create_shadow_tables, fresh_tables
 from projections.registry import select
-from projections.runner import apply_records, ledger_head, read_batches, read_states, set_positions
+from projections.runner import apply_positions, apply_records, ledger_head, read_batches, read_states, set_positions
 
 __all__ = ["ReplayReport", "replay", "verify", "Progress"]
 
@@ -136,10 +136,8 @@ def _replay_serial(conn: apsw.Connection, selected: Sequence[ModuleType], progre
         later = _fresh(conn, selected)
         if progress:
             progress(0, head)
-        for records in read_batches(conn, 0, head, batch_size):
-            apply_records(conn, records, selected)
-            if progress:
-                progress(records[-1].position, head)
+        apply_positions(conn, 0, head, selected, batch_size=batch_size,
+                        progress=(lambda done: progress(done, head)) if progress else None)
         _finish(conn, selected, later, head)
     return head
 
@@ -178,7 +176,10 @@ def _finish(conn: apsw.Connection, selected: Sequence[ModuleType], later: list[s
 def _rebuild_until(conn: apsw.Connection, selected: Sequence[ModuleType], limits: dict[str, int],
                    batch_size: int) -> None:
     """Apply the ledger to each projector up to its own limit (its live position)."""
-    until = max(limits.values(), default=0)
+    for p in [p for p in selected if hasattr(p, "apply_range")]:
+        apply_positions(conn, 0, limits[p.NAME], [p], batch_size=batch_size)
+    selected = [p for p in selected if not hasattr(p, "apply_range")]
+    until = max((limits[p.NAME] for p in selected), default=0)
     for records in read_batches(conn, 0, until, batch_size):
         last = records[-1].position
         for p in selected:

@@ -22,13 +22,15 @@ from eventlog.ledger.db import translate
 from eventlog.errors import ChledgerError
 
 from projections.registry import select
-from projections.runner import apply_records, read_batches
+from projections.runner import apply_positions
 from projections.tables import VARS, table_ddl
 
 __all__ = ["build", "main"]
 
+# TEMP tables (a range fold's keys and plan, millions of rows on a large ledger) go to a file with a
+# bounded cache, so the worker's memory does not grow with the ledger.
 _SCRATCH_PRAGMAS = ("journal_mode = OFF", "synchronous = OFF", "foreign_keys = OFF",
-                    "cache_size = -65536", "temp_store = MEMORY")
+                    "cache_size = -65536", "temp_store = FILE", "temp.cache_size = -16384")
 
 
 def _create_tables(src: apsw.Connection, dst: apsw.Connection, projectors: Sequence[ModuleType]) -> None:
@@ -59,11 +61,15 @@ def build(db_path: str, scratch: str, names: list[str], head: int, batch_size: i
     src.execute("BEGIN")  # one snapshot for the whole read
     _create_tables(src, dst, projectors)
     dst.execute("BEGIN")
-    for records in read_batches(src, 0, head, batch_size):
+
+    def progress(done: int) -> None:
         if os.getppid() != parent:
             raise SystemExit(1)  # the replay that wanted these rows is gone: stop, don't finish for nobody
-        apply_records(dst, records, projectors)
-        say(f"progress {records[-1].position}")
+        say(f"progress {done}")
+
+    # Range folds read the ledger in SQL through `dst`, from the database attached read-only above
+    # (unqualified `event_log` resolves there), in dst's transaction: one snapshot, like `src`'s.
+    apply_positions(dst, 0, head, projectors, batch_size=batch_size, source=src, progress=progress)
     dst.execute("COMMIT")
     src.execute("ROLLBACK")
     dst.close()

@@ -8,6 +8,8 @@ tables from the same ledgers.
 from __future__ import annotations
 
 import json
+
+import msgspec
 from hypothesis import strategies as st
 
 import projections
@@ -58,6 +60,12 @@ def payloads(draw, number: str) -> bytes:
     return b"null"
 
 
+# A first Gazette notice (compulsory, voluntary) makes a stub row in `companies`; another filing doesn't.
+_GAZ1 = b'{"category":"gazette","type":"GAZ1","description":"gazette-notice-compulsory"}'
+_GAZ1A = b'{"category":"gazette","type":"GAZ1(A)","description":"gazette-notice-voluntary"}'
+_OTHER_FILING = b'{"category":"accounts","type":"AA","description":"accounts-with-accounts-type-micro-entity"}'
+
+
 @st.composite
 def stream_events(draw) -> StreamEvent:
     number = draw(numbers)
@@ -68,7 +76,9 @@ def stream_events(draw) -> StreamEvent:
     if draw(st.integers(0, 9)) == 0:  # another stream's resource: only stream_metadata cares
         event = StreamEvent(stream="filings", timepoint=event.timepoint, published_at=event.published_at,
                             change="changed", resource_kind="filing-history", resource_id="MzM5",
-                            resource_uri="/company/1/filing-history/MzM5", company_number=number)
+                            resource_uri="/company/1/filing-history/MzM5", company_number=number,
+                            data=draw(st.sampled_from([msgspec.Raw(b"null"), msgspec.Raw(_GAZ1), msgspec.Raw(_GAZ1A),
+                                                       msgspec.Raw(_OTHER_FILING)])))
     return event
 
 
