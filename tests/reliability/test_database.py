@@ -150,7 +150,8 @@ def _can_mount() -> list[str] | None:
     if unshare is None:
         return None
     probe = subprocess.run([unshare, "--mount", "--propagation", "private", "sh", "-c",
-                            "d=$(mktemp -d) && mount -t tmpfs -o size=1m tmpfs $d && umount $d; s=$?; rmdir $d; exit $s"],
+                            "d=$(mktemp -d) && mount -t tmpfs -o size=1m tmpfs $d && umount $d; "
+                            "s=$?; rmdir $d; exit $s"],
                            capture_output=True)
     return [unshare, "--mount", "--propagation", "private"] if probe.returncode == 0 else None
 
