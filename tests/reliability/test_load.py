@@ -40,6 +40,8 @@ def peak_rss_mb(pid: int) -> float:
 def stream_events(db: Path) -> int:
     conn = connect(db, readonly=True)
     try:
+        gaps = conn.execute("SELECT count(*) FROM event_log WHERE event_type = 'stream.gap'").fetchone()[0]
+        assert gaps == 0, "the simulator refused to resume (a gap): the burst never came"
         return conn.execute("SELECT count(*) FROM event_log WHERE event_type = 'stream.event'").fetchone()[0]
     finally:
         conn.close()
@@ -47,8 +49,9 @@ def stream_events(db: Path) -> int:
 
 async def test_a_burst_of_stream_events_keeps_the_worker_under_100_mb(tmp_path, faults):
     first = 1000
+    # retention_seconds=0: a backlog of a million at 0.5/s reaches 23 days back, past the real 3 days
     config = SimulatorConfig(seed=9, first_timepoint=first, backlog_events=BURST, gap_share=0.0,
-                             events_per_second=0.5, strike_off_share=0.02, company_count=5000,
+                             retention_seconds=0, events_per_second=0.5, strike_off_share=0.02, company_count=5000,
                              rate_limit_requests=LIMIT, rate_limit_window=WINDOW)
     db = tmp_path / "load.db"
     conn = connect(db)
