@@ -232,3 +232,28 @@ async def test_the_wal_deleted_under_a_running_worker_is_noticed_and_its_commits
     finally:
         conn.close()
     faults.record("the -wal deleted under a running worker", injected=1, entries_kept=chain.head)
+
+
+@pytest.mark.parametrize("damage", ["a missing position", "text that is not UTF-8"])
+def test_replay_of_damaged_rows_is_one_line_and_keeps_the_old_tables(ledger_file, tmp_path, damage, faults):
+    """Rows only tampering or a bad disk store, on pages SQLite finds sound: replay refuses, in one line."""
+    db = tmp_path / "rows.db"
+    shutil.copy(ledger_file, db)
+    conn = apsw.Connection(str(db))
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'event_log'")\
+            .fetchall():
+        conn.execute(f'DROP TRIGGER "{name}"')
+    if damage == "a missing position":
+        conn.execute("DELETE FROM event_log WHERE id = 700")
+    else:
+        conn.execute("UPDATE event_log SET event_data = CAST(X'7B22FF' AS TEXT) WHERE id = 700")
+    companies = conn.execute("SELECT count(*), total(length(company_name)) FROM companies").fetchone()
+    conn.close()
+    ran = cli("replay", "--db", str(db))
+    assert ran.returncode == 2, ran.stdout + ran.stderr
+    line = one_line(ran)
+    assert "700" in line and "damaged" in line and "UnicodeDecodeError" not in ran.stderr, line
+    conn = apsw.Connection(str(db))
+    assert conn.execute("SELECT count(*), total(length(company_name)) FROM companies").fetchone() == companies
+    conn.close()
+    faults.record(f"replay of a ledger with {damage}", injected=1)

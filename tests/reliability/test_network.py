@@ -108,7 +108,7 @@ async def test_a_broken_or_silent_stream_is_resumed_without_loss_or_repeat(tmp_p
                              strike_off_share=0.2, events_per_second=30.0, company_count=1000, gap_share=0.0,
                              **knobs)
     async with running_simulator(config) as sim:
-        code, err = await ingest(env_for(sim.base_url, sim.base_url, db, MAX_RETRIES="50"), "--duration", "3")
+        code, err = await ingest(env_for(sim.base_url, sim.base_url, db, MAX_RETRIES="50"), "--duration", "2")
         streams = sim.state.streams_on("/companies")
         timeline = sim.simulator.timeline
     assert code == 0, err[-2000:]
@@ -127,7 +127,7 @@ async def test_rest_answers_slower_than_the_timeout_are_counted_and_retried_with
     config = SimulatorConfig(seed=37, rate_limit_requests=LIMIT, rate_limit_window=WINDOW, backlog_events=100,
                              strike_off_share=0.5, events_per_second=10.0, company_count=500, latency_ms=600)
     async with running_simulator(config) as sim:
-        code, err = await ingest(env_for(sim.base_url, sim.base_url, db, REQUEST_TIMEOUT="0.2"), "--duration", "3")
+        code, err = await ingest(env_for(sim.base_url, sim.base_url, db, REQUEST_TIMEOUT="0.2"), "--duration", "2")
         received = len(sim.state.times("sim-key"))
         busiest = max_in_any_window(sim.state.times("sim-key"), WINDOW)
     assert code == 0, err[-2000:]

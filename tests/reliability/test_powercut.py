@@ -104,6 +104,7 @@ async def test_a_power_cut_at_any_sync_loses_no_sent_request_and_the_ledger_reco
         # the worker starts again on the last cut's file (each file has been reopened above)
         code, err = await run_shim(env_for(sim.base_url, db), "--duration", "0.5")
         assert code == 0, f"restart after the cut at sync {n}: exit {code}\n{err}"
+    assert requests_at_cut > 0, "no request reached the simulator before any cut: nothing was judged"
     assert reached >= cuts - 1, f"only {reached} of {cuts} cut points were reached: the run got shorter"
     faults.record("power cut at a sync (unsynced writes discarded)", injected=reached,
                   syncs_in_run=total, requests_before_cuts=requests_at_cut)

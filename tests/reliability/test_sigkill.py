@@ -98,7 +98,7 @@ async def test_twenty_seeded_sigkills_lose_nothing_repeat_nothing_and_breach_not
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, str(REPO / "cli.py"), "ingest", env=env, cwd=str(REPO),
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-            grown = 0 if rng.random() < 0.15 else rng.randint(1, 40)
+            grown = 0 if rng.random() < 0.15 else rng.randint(1, 30)
             kills += await kill_when(proc, db, grown)
         proc = await asyncio.create_subprocess_exec(
             sys.executable, str(REPO / "cli.py"), "ingest", "--duration", "2", env=env, cwd=str(REPO),
