@@ -99,3 +99,48 @@ async def test_a_burst_of_stream_events_keeps_the_worker_under_100_mb(tmp_path, 
     faults.record(f"a burst of {BURST:,} stream events", injected=BURST, lost=0, duplicates=total - distinct,
                   breaches=int(ch_max > LIMIT), peak_rss_mb=f"{peak:.1f} MB (limit {RSS_LIMIT_MB})",
                   events_per_second=round(BURST / seconds), officers_requests=requests)
+
+
+async def test_a_10000_company_backlog_is_worked_under_the_limit_in_bounded_memory(tmp_path, faults):
+    config = SimulatorConfig(seed=10, backlog_events=50, events_per_second=5.0, company_count=12_000,
+                             rate_limit_requests=LIMIT, rate_limit_window=WINDOW)
+    db = tmp_path / "backlog.db"
+    async with running_simulator(config) as sim:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPANIES_HOUSE", "RATE_LIMIT", "CHLEDGER_"))}
+        env.update({"COMPANIES_HOUSE_API_KEY": "sim-key", "COMPANIES_HOUSE_STREAM_KEY": "sim-stream-key",
+                    "STREAMING_API_URL": f"{sim.base_url}/companies", "COMPANIES_HOUSE_API_URL": sim.base_url,
+                    "DATABASE_PATH": str(db), "RATE_LIMIT_REQUESTS": str(LIMIT), "RATE_LIMIT_WINDOW": str(WINDOW),
+                    "RATE_LIMIT_SLACK": "0.5", "DISK_RESERVE_MB": "0", "LOG_LEVEL": "WARNING"})
+        numbers = tmp_path / "backlog.txt"
+        numbers.write_text("\n".join(sim.simulator.universe.numbers[:10_000]) + "\n")
+        made = await asyncio.create_subprocess_exec(sys.executable, str(REPO / "cli.py"), "backfill", str(numbers),
+                                                    env=env, stdout=asyncio.subprocess.DEVNULL,
+                                                    stderr=asyncio.subprocess.PIPE)
+        _, err = await asyncio.wait_for(made.communicate(), 120)
+        assert made.returncode == 0, err.decode()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(REPO / "cli.py"), "ingest", env=env, cwd=str(tmp_path),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        while len(sim.state.times("sim-key")) < 2 * LIMIT + 1:  # past two windows: the limiter held back
+            try:
+                await asyncio.wait_for(proc.wait(), 0.25)
+                break
+            except TimeoutError:
+                pass
+        assert proc.returncode is None, (await proc.stderr.read()).decode()[-2000:]
+        peak = peak_rss_mb(proc.pid)
+        proc.terminate()
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, err.decode()[-2000:]
+        busiest = max_in_any_window(sim.state.times("sim-key"), WINDOW)
+        sent = len(sim.state.times("sim-key"))
+    conn = connect(db, readonly=True)
+    try:
+        waiting = conn.execute("SELECT count(*) FROM batch_jobs WHERE status IN ('pending', 'processing')").fetchone()[0]
+    finally:
+        conn.close()
+    assert busiest <= LIMIT, f"{busiest} requests in a window of {WINDOW} s"
+    assert peak < RSS_LIMIT_MB, f"peak RSS {peak:.1f} MB with a 10,000-company backlog"
+    assert waiting >= 10_000 - sent, waiting
+    faults.record("a 10,000-company backlog", injected=10_000, breaches=int(busiest > LIMIT),
+                  peak_rss_mb=f"{peak:.1f} MB", busiest_window=f"{busiest} of {LIMIT}", requests_sent=sent)
