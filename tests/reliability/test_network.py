@@ -113,7 +113,7 @@ async def test_a_broken_or_silent_stream_is_resumed_without_loss_or_repeat(tmp_p
         timeline = sim.simulator.timeline
     assert code == 0, err[-2000:]
     broken = [s for s in streams if s.end in ("disconnect", "stalled")]
-    assert len(broken) >= 2, [s.end for s in streams]
+    assert len(broken) >= 1 and len(streams) >= 2, [s.end for s in streams]  # broken, then resumed
     tps = _timepoints(db)
     first, last = timeline.index_at_or_after(tps[0]), timeline.index_at_or_after(tps[-1])
     expected = [timeline.timepoint_of(i) for i in range(first, last + 1)]
