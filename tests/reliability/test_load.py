@@ -136,7 +136,8 @@ async def test_a_10000_company_backlog_is_worked_under_the_limit_in_bounded_memo
         sent = len(sim.state.times("sim-key"))
     conn = connect(db, readonly=True)
     try:
-        waiting = conn.execute("SELECT count(*) FROM batch_jobs WHERE status IN ('pending', 'processing')").fetchone()[0]
+        waiting = conn.execute("SELECT count(*) FROM batch_jobs "
+                               "WHERE status IN ('pending', 'processing')").fetchone()[0]
     finally:
         conn.close()
     assert busiest <= LIMIT, f"{busiest} requests in a window of {WINDOW} s"

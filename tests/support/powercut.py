@@ -13,7 +13,9 @@ Run any chledger command under it:
     CHLEDGER_POWERCUT_AT=17 CHLEDGER_POWERCUT_SYNCS=/tmp/n python tests/support/powercut.py ingest ...
 
 Without CHLEDGER_POWERCUT_AT nothing is cut; CHLEDGER_POWERCUT_SYNCS, if set, receives the number
-of syncs seen (at exit, or at the cut), so a test can first count the syncs of a run, then sweep.
+of syncs and of writes seen (at exit, or at the cut), so a test can first count the syncs of a run, then sweep.
+CHLEDGER_POWERCUT_AT_WRITE=N cuts at the N-th write instead (before it reaches the file), which
+lands between the syncs: in the middle of a commit's frames, or of a checkpoint.
 """
 
 from __future__ import annotations
@@ -64,11 +66,14 @@ class _Tracked:
 class PowerCutVFS(apsw.VFS):
     """Pass-through VFS over the default one, counting syncs and cutting the power at `cut_at`."""
 
-    def __init__(self, cut_at: int | None, report: str | None, name: str = "powercut") -> None:
+    def __init__(self, cut_at: int | None, report: str | None, name: str = "powercut",
+                 cut_at_write: int | None = None) -> None:
         super().__init__(name, "unix", makedefault=True)
         self.cut_at = cut_at
+        self.cut_at_write = cut_at_write
         self.report = report
         self.syncs = 0
+        self.writes = 0
         self.files: dict[str, _Tracked] = {}
         self.lock = threading.Lock()
 
@@ -83,6 +88,12 @@ class PowerCutVFS(apsw.VFS):
             if path not in self.files:
                 self.files[path] = _Tracked(path)
             return self.files[path]
+
+    def on_write(self) -> None:
+        with self.lock:
+            self.writes += 1
+            if self.cut_at_write is not None and self.writes >= self.cut_at_write:
+                self.cut()
 
     def on_sync(self, tracked: _Tracked | None) -> None:
         with self.lock:
@@ -104,7 +115,7 @@ class PowerCutVFS(apsw.VFS):
 
     def write_report(self) -> None:
         if self.report:
-            Path(self.report).write_text(str(self.syncs))
+            Path(self.report).write_text(f"{self.syncs} {self.writes}")
 
 
 class _File(apsw.VFSFile):
@@ -114,6 +125,7 @@ class _File(apsw.VFSFile):
         self._tracked = vfs.track(path)
 
     def xWrite(self, data, offset):  # noqa: N802
+        self._vfs.on_write()
         if self._tracked is not None:
             with self._vfs.lock:
                 self._tracked.before_change(offset, len(data))
@@ -135,7 +147,9 @@ class _File(apsw.VFSFile):
 def install() -> PowerCutVFS:
     """Make the shim every new connection's VFS, as the environment asks."""
     raw = os.environ.get("CHLEDGER_POWERCUT_AT")
-    vfs = PowerCutVFS(int(raw) if raw else None, os.environ.get("CHLEDGER_POWERCUT_SYNCS"))
+    at_write = os.environ.get("CHLEDGER_POWERCUT_AT_WRITE")
+    vfs = PowerCutVFS(int(raw) if raw else None, os.environ.get("CHLEDGER_POWERCUT_SYNCS"),
+                      cut_at_write=int(at_write) if at_write else None)
     atexit.register(vfs.write_report)
     return vfs
 
