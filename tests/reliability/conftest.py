@@ -30,7 +30,7 @@ class Faults:
             return
         row = {"fault": fault, "injected": injected, "lost": lost, "duplicates": duplicates,
                "breaches": breaches, "soak": SOAK,
-               "command": f"python -m pytest {self.nodeid}" + (" (CHLEDGER_SOAK=1)" if SOAK else ""),
+               "command": ("CHLEDGER_SOAK=1 " if SOAK else "") + f"python -m pytest '{self.nodeid}'",
                **figures}
         with Path(out).open("a") as f:
             f.write(json.dumps(row) + "\n")

@@ -38,10 +38,11 @@ def main() -> int:
     out = [
         "# Reliability",
         "",
-        "What the real worker survives, from one run of `tests/reliability` "
-        f"({'soak' if soak else 'CI'} sizes, {len(rows)} rows, {seconds:.0f} s on {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}). Regenerate with "
-        f"`{'CHLEDGER_SOAK=1 ' if soak else ''}python tests/reliability/render.py`; each row's command runs it alone.",
+        "What the real worker survives, from one run of `tests/reliability`",
+        f"({'soak' if soak else 'CI'} sizes, {len(rows)} rows, {seconds:.0f} s on {os.cpu_count()} shared cores, "
+        f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}).",
+        f"Regenerate with `{'CHLEDGER_SOAK=1 ' if soak else ''}python tests/reliability/render.py` "
+        "(`python tests/reliability/render.py` for the CI sizes); each row's command runs its test alone.",
         "",
         "*Injected*: how many times the fault was applied in this run. *Lost*: entries or requests the",
         "ledger should hold and does not. *Duplicates*: entries or lookups recorded twice. *Breaches*: a",

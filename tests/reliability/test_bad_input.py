@@ -151,8 +151,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("name, content", [("BasicCompanyData-2024-05-01.zip", b"this is not a zip" * 100),
-                                           ("BasicCompanyData-2024-05-01.csv", b"foo,bar\n1,2\n")])
+@pytest.mark.parametrize("name, content", [
+    pytest.param("BasicCompanyData-2024-05-01.zip", b"this is not a zip" * 100, id="not-a-zip"),
+    pytest.param("BasicCompanyData-2024-05-01.csv", b"foo,bar\n1,2\n", id="wrong-header")])
 def test_a_bulk_file_that_is_not_a_zip_or_has_a_wrong_header_is_refused_in_one_line(tmp_path, name, content, faults):
     bad = tmp_path / name
     bad.write_bytes(content)
@@ -171,7 +172,8 @@ def test_a_bulk_file_that_is_not_a_zip_or_has_a_wrong_header_is_refused_in_one_l
     faults.record("bulk file " + ("not a ZIP" if name.endswith(".zip") else "with a wrong header"), injected=1)
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"data": 5}', b'{"access_token": 7}', b"\xff\xfe"])
+@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"data": 5}', b'{"access_token": 7}', b"\xff\xfe"],
+                         ids=["not-json", "a-list", "data-a-number", "token-a-number", "not-utf8"])
 def test_snov_answers_of_the_wrong_shape_are_a_named_wire_error(body, faults):
     for parse in (parse_token, parse_start):
         with pytest.raises(SnovWireError) as caught:

@@ -97,7 +97,7 @@ async def test_a_burst_of_stream_events_keeps_the_worker_under_100_mb(tmp_path, 
     assert distinct == total >= BURST
     print(f"\n{BURST:,} events in {seconds:.1f} s ({BURST / seconds:,.0f}/s), peak RSS {peak:.1f} MB")
     faults.record(f"a burst of {BURST:,} stream events", injected=BURST, lost=0, duplicates=total - distinct,
-                  breaches=int(ch_max > LIMIT), peak_rss_mb=f"{peak:.1f} MB (limit {RSS_LIMIT_MB})",
+                  breaches=int(ch_max > LIMIT), peak_rss=f"{peak:.1f} MB (limit {RSS_LIMIT_MB})",
                   events_per_second=round(BURST / seconds), officers_requests=requests)
 
 
@@ -144,4 +144,4 @@ async def test_a_10000_company_backlog_is_worked_under_the_limit_in_bounded_memo
     assert peak < RSS_LIMIT_MB, f"peak RSS {peak:.1f} MB with a 10,000-company backlog"
     assert waiting >= 10_000 - sent, waiting
     faults.record("a 10,000-company backlog", injected=10_000, breaches=int(busiest > LIMIT),
-                  peak_rss_mb=f"{peak:.1f} MB", busiest_window=f"{busiest} of {LIMIT}", requests_sent=sent)
+                  peak_rss=f"{peak:.1f} MB", busiest_window=f"{busiest} of {LIMIT}", requests_sent=sent)
