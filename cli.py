@@ -617,23 +617,73 @@ def _progress_bar(label: str, *, rate: str | None = None):
 @cli.command()
 @db_option
 @click.argument("out", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "sqlite"]), default="csv", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "sqlite", "parquet"]), default="csv",
+              show_default=True,
               help="csv: a row per officer appointment; jsonl: a company per line with its officers; "
-                   "sqlite: a consistent copy of the whole database.")
+                   "sqlite: a consistent copy of the whole database. With --leads: the leads as CSV, JSON "
+                   "lines, a SQLite file (table leads) or Parquet (needs the parquet extra).")
+@click.option("--leads", is_flag=True, help="The customer's leads: one row per current officer of each "
+              "company of interest, with its domain and e-mails when enriched.")
+@click.option("--name", default=None, help="(--leads) the delivery's name, for --since last (default: OUT's file name).")
+@click.option("--since", default=None, metavar="DATE|last",
+              help="(--leads) only rows updated after DATE, or after the last export of this --name.")
+@click.option("--status", "statuses", multiple=True, help="(--leads) company_status or its detail is this value (repeatable).")
+@click.option("--sic", multiple=True, help="(--leads) a SIC code or its first digits (repeatable).")
+@click.option("--postcode", "postcodes", multiple=True, help="(--leads) registered postcode starts with this (repeatable).")
+@click.option("--region", "regions", multiple=True, help="(--leads) registered address's region or town (repeatable).")
+@click.option("--min-age", type=int, default=None, metavar="YEARS", help="(--leads) incorporated at least YEARS ago.")
+@click.option("--max-age", type=int, default=None, metavar="YEARS", help="(--leads) incorporated less than YEARS ago.")
+@click.option("--role", "roles", multiple=True, help="(--leads) officer role, e.g. director (repeatable).")
+@click.option("--with-email", is_flag=True, help="(--leads) only officers with an e-mail found.")
+@click.option("--all-companies", is_flag=True, help="(--leads) every company, not only those of interest.")
+@click.option("--bom", is_flag=True, help="(--leads, csv) start with a UTF-8 BOM, for Excel.")
 @known_errors
-def export(database_path: str | None, out: str, fmt: str) -> None:
-    """Export companies with their officers (CSV, JSON lines, or a SQLite copy).
+def export(database_path: str | None, out: str, fmt: str, leads: bool, name: str | None, since: str | None,
+           statuses: tuple[str, ...], sic: tuple[str, ...], postcodes: tuple[str, ...], regions: tuple[str, ...],
+           min_age: int | None, max_age: int | None, roles: tuple[str, ...], with_email: bool,
+           all_companies: bool, bom: bool) -> None:
+    """Export companies with their officers (CSV, JSON lines, or a SQLite copy), or, with
+    --leads, the customer's leads.
 
-    Taken from one consistent snapshot: safe while the worker runs.
+    Taken from one consistent snapshot: safe while the worker runs. A lead export leaves out
+    suppressed and forgotten people (and says how many), and is recorded in the ledger.
 
     \b
     Example:
         python cli.py export companies.csv
         python cli.py export --format jsonl companies.jsonl
+        python cli.py export --leads leads.csv --role director --with-email --bom
+        python cli.py export --leads weekly.parquet --format parquet --since last
     """
+    leads_only = [flag for flag, value in (("--name", name), ("--since", since), ("--status", statuses),
+                  ("--sic", sic), ("--postcode", postcodes), ("--region", regions), ("--min-age", min_age),
+                  ("--max-age", max_age), ("--role", roles), ("--with-email", with_email),
+                  ("--all-companies", all_companies), ("--bom", bom)) if value not in (None, (), False)]
+    if not leads:
+        if fmt == "parquet":
+            raise click.UsageError("--format parquet is for --leads exports")
+        if leads_only:
+            raise click.UsageError(f"{leads_only[0]} is for --leads exports")
+    settings = settings_from(database_path=database_path)
+    if leads:
+        from eventlog.commands.leads import export_leads
+        from eventlog.dataset.leads import LeadFilters
+
+        filters = LeadFilters(statuses=statuses, sic=sic, postcodes=postcodes, regions=regions,
+                              min_age_years=min_age, max_age_years=max_age, roles=roles, with_email=with_email,
+                              since=since, all_companies=all_companies)
+        progress, close = _progress_bar("exporting leads", rate="rows")
+        try:
+            lead = export_leads(settings, out, fmt, filters=filters, name=name, bom=bom,  # type: ignore[arg-type]
+                                progress=progress)
+        finally:
+            close()
+        click.echo(f"{lead.path}: {lead.rows} leads as of ledger position {lead.position}"
+                   + (f", updated after {lead.since}" if lead.since else "")
+                   + f"; withheld {lead.withheld} suppressed row(s) and {lead.erased} of forgotten people")
+        return
     from eventlog.dataset.export import export as run
 
-    settings = settings_from(database_path=database_path)
     progress, close = _progress_bar("exporting")
     try:
         report = run(settings.database_path, out, fmt, progress=progress)  # type: ignore[arg-type]
@@ -643,6 +693,104 @@ def export(database_path: str | None, out: str, fmt: str) -> None:
                f"as of ledger position {report.position}"
                + (f" ({report.orphan_officers} officers without a company row left out)"
                   if report.orphan_officers else ""))
+
+
+@cli.group()
+def suppress() -> None:
+    """The people and companies never to deliver: e-mail addresses, officer ids, company numbers.
+
+    Recorded in the ledger (the address of an e-mail only as its SHA-256); every lead export
+    leaves them out and says how many rows it withheld.
+
+    \b
+    Example:
+        python cli.py suppress add jane@example.co.uk
+        python cli.py suppress list
+    """
+
+
+@suppress.command("add")
+@db_option
+@click.argument("target")
+@known_errors
+def suppress_add(database_path: str | None, target: str) -> None:
+    """Suppress TARGET: an e-mail address, an officer id or a company number (or officer:/company:/email: prefixed).
+
+    \b
+    Example:
+        python cli.py suppress add jane@example.co.uk
+        python cli.py suppress add company:05954546
+    """
+    from eventlog.commands.leads import suppress_add as run
+
+    report = run(settings_from(database_path=database_path), target)
+    click.echo(f"{report.subject}: " + ("suppressed" if report.changed else "already suppressed"))
+
+
+@suppress.command("remove")
+@db_option
+@click.argument("target")
+@known_errors
+def suppress_remove(database_path: str | None, target: str) -> None:
+    """Deliver TARGET again.
+
+    \b
+    Example:
+        python cli.py suppress remove company:05954546
+    """
+    from eventlog.commands.leads import suppress_remove as run
+
+    report = run(settings_from(database_path=database_path), target)
+    click.echo(f"{report.subject}: " + ("no longer suppressed" if report.changed else "was not suppressed"))
+
+
+@suppress.command("list")
+@db_option
+@known_errors
+def suppress_list(database_path: str | None) -> None:
+    """List what is suppressed (e-mail addresses show as their SHA-256).
+
+    \b
+    Example:
+        python cli.py suppress list
+    """
+    from eventlog.commands.leads import suppress_list as run
+
+    rows = run(settings_from(database_path=database_path))
+    for row in rows:
+        click.echo(f"{row.subject}\tsince {row.since}")
+    click.echo(f"{len(rows)} suppressed", err=True)
+
+
+@cli.command()
+@db_option
+@click.argument("who")
+@known_errors
+def forget(database_path: str | None, who: str) -> None:
+    """Erase a person: WHO is an officer id or an e-mail address.
+
+    Their key is deleted (what the ledger holds of them sealed can't be read again), their rows
+    rewritten as [erased], the fact recorded without the data, and the file scrubbed (VACUUM, WAL
+    truncated). The hash chain and the audit are unchanged. Stop the worker first on a large
+    database (docs/data-protection.md).
+
+    \b
+    Example:
+        python cli.py forget pQxZ7mXw3kLrT9bYc2VnD8sHfJ1
+        python cli.py forget jane@example.co.uk
+    """
+    from eventlog.commands.leads import forget_person
+
+    outcome = forget_person(settings_from(database_path=database_path), who)
+    for r in outcome.subjects:
+        click.echo(f"{r.subject}: key " + ("deleted" if r.key_deleted else "absent (none, or deleted before)")
+                   + ("" if r.newly_listed else "; already forgotten"))
+    if outcome.complete:
+        click.echo("scrubbed: database rebuilt, WAL truncated")
+    else:
+        click.echo("chledger: erasure recorded but the scrub is incomplete (another connection was reading or "
+                   "writing): run forget again once it is done", err=True)
+        sys.exit(1)
 
 
 @cli.command()

@@ -4,6 +4,8 @@
     ├── ConfigError                 a setting is missing or out of range (exit 2)
     ├── BulkFileError               a bulk snapshot file can't be read at all (exit 2)
     ├── BatchNotFound               no backfill batch has that id (exit 2)
+    ├── DatasetError                a lead export or a suppression asked for what can't be
+    │                               done: a bad filter, an unknown --since name, a missing extra
     ├── DatabaseError               the SQLite file can't be used (exit 2)
     │   ├── NotADatabase            the file is not SQLite, or is corrupt
     │   │   └── LedgerDamaged       pages or rows are damaged: an integrity check failed, SQLite
@@ -39,6 +41,7 @@ __all__ = [
     "ConfigError",
     "BulkFileError",
     "BatchNotFound",
+    "DatasetError",
     "DatabaseError",
     "NotADatabase",
     "LedgerDamaged",
@@ -86,6 +89,10 @@ class BulkFileError(ChledgerError):
 
 class BatchNotFound(ChledgerError):
     """`batch show` / `batch cancel` named a batch the database doesn't hold (or no longer does)."""
+
+
+class DatasetError(ChledgerError):
+    """A lead export or a suppression that can't be done as asked; the message says what to give."""
 
 
 class DatabaseError(ChledgerError):

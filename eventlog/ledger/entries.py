@@ -50,6 +50,9 @@ __all__ = [
     "SnovAnswered",
     "SnovReused",
     "SnovStopped",
+    "SuppressionAdded",
+    "SuppressionRemoved",
+    "LeadsExported",
     "AnyEntry",
     "ENTRY_TYPES",
     "encode",
@@ -412,6 +415,36 @@ class SnovStopped(Entry, frozen=True, tag="snov.stopped"):
     reason: str
 
 
+# --- the customer's dataset ----------------------------------------------------------------------
+
+
+class SuppressionAdded(Entry, frozen=True, tag="suppression.added"):
+    """Never deliver rows of `subject`: `officer:<id>`, `email:<sha256>` (the address itself is
+    not recorded) or `company:<number>`. Adding one already listed changes nothing."""
+
+    subject: str
+
+
+class SuppressionRemoved(Entry, frozen=True, tag="suppression.removed"):
+    """`subject` may be delivered again."""
+
+    subject: str
+
+
+class LeadsExported(Entry, frozen=True, tag="export.leads"):
+    """A lead export named `name` was delivered: taken at ledger `position` (whose entry was
+    received at `as_of`), holding `rows` rows after `withheld` suppressed ones were left out.
+    `since` is the cut it was asked for (rows newer than it), if any. Counts only, no data."""
+
+    name: str
+    format: str
+    position: int
+    as_of: str
+    rows: int
+    withheld: int = 0
+    since: str | None = None
+
+
 AnyEntry = Union[
     StreamEvent,
     StreamLineRejected,
@@ -440,6 +473,9 @@ AnyEntry = Union[
     SnovAnswered,
     SnovReused,
     SnovStopped,
+    SuppressionAdded,
+    SuppressionRemoved,
+    LeadsExported,
 ]
 
 ENTRY_TYPES: dict[str, type[Entry]] = {

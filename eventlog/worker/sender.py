@@ -17,7 +17,7 @@ from typing import Callable
 import aiohttp
 import msgspec
 
-from eventlog.clock import Clock
+from eventlog.clock import Clock, from_epoch
 from eventlog.ledger.entries import (
     EmergencyStopped,
     Entry,
@@ -29,6 +29,7 @@ from eventlog.ledger.entries import (
     TransportError,
 )
 from eventlog.errors import EmergencyStop, Unauthorized
+from eventlog.privacy import NotAPage, Sealer
 from eventlog.worker.httpauth import basic_auth_header
 from eventlog.ledger.store import Ledger
 from eventlog.worker.limiter import EMERGENCY_WINDOWS, SlidingWindowLimiter
@@ -201,6 +202,21 @@ class Sender:
         self.ledger.append_many(entries)
         self.on_change()
 
+    def _append_sealed_page(self, body: bytes, status: int, headers: RateLimitHeaders | None,
+                            common: dict) -> bool:
+        """An officer page goes into the ledger with each officer's personal fields sealed under
+        their own key (eventlog.privacy), created in the same transaction as the append."""
+        try:
+            with self.ledger.transaction() as tx:
+                sealed = Sealer(self.conn, from_epoch(self.clock.now())).seal_officer_page(
+                    body, common.get("company_number"))
+                tx.append(ResponseReceived(status=status, ratelimit=headers, body=msgspec.Raw(sealed.body),
+                                           **common))
+        except NotAPage:  # rolled back, key included: the caller records the page as bad, without it
+            return False
+        self.on_change()
+        return True
+
     async def _call(self, item: QueueItem, page_start: int) -> int | None:
         """One HTTP request (already recorded as sent). Returns the next page's start, if any."""
         url = self.settings.api_url.rstrip("/") + self._path(item, page_start)
@@ -232,8 +248,14 @@ class Sender:
                 self._append([ResponseReceived(status=status, ratelimit=headers, **common),
                               self._decide(item, "BAD_RESPONSE", "body is not the expected JSON")])
                 return None
-            self._append([ResponseReceived(status=status, ratelimit=headers, body=msgspec.Raw(body),
-                                           **common)])
+            if item.kind == "officers":
+                if not self._append_sealed_page(body, status, headers, common):
+                    self._append([ResponseReceived(status=status, ratelimit=headers, **common),
+                                  self._decide(item, "BAD_RESPONSE", "an officer item is not an object")])
+                    return None
+            else:
+                self._append([ResponseReceived(status=status, ratelimit=headers, body=msgspec.Raw(body),
+                                               **common)])
             if item.kind == "officers" and page.total_results is not None:
                 nxt = page_start + len(page.items)
                 if page.items and nxt < page.total_results:

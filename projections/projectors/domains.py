@@ -158,3 +158,18 @@ def domain_rows(conn: apsw.Connection) -> list[tuple]:
     """Every row, in the order they were created (for exports and tests)."""
     return conn.execute("SELECT company_number, company_name, state, domain, source_company FROM domains "
                         "ORDER BY rowid").fetchall()
+
+
+class FoundDomain(NamedTuple):
+    domain: str
+    answered_at: str | None
+
+
+def found_for(conn: apsw.Connection, numbers: list[str]) -> dict[str, FoundDomain]:
+    """The domain found for each of `numbers` (companies with none found are absent)."""
+    if not numbers:
+        return {}
+    return {str(n): FoundDomain(str(d), a) for n, d, a in conn.execute(
+        "SELECT company_number, domain, answered_at FROM domains WHERE company_number IN "
+        "(SELECT value FROM json_each(?)) AND state = 'found' AND domain IS NOT NULL",
+        (msgspec.json.encode(numbers).decode(),))}

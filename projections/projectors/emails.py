@@ -23,6 +23,7 @@ from eventlog.privacy import ERASED, Opener
 from projections.records import Batch
 from projections.rows import Statements
 from projections.projectors.domains import RETRYABLE
+from projections.projectors.officers import current_condition
 from projections.projectors.snov_tasks import POLL_ENDS, poll_outcome, start_outcome
 
 NAME = "emails"
@@ -170,9 +171,9 @@ def needing_lookup(conn: apsw.Connection, roles: tuple[str, ...], limit: int = 5
     marks = ",".join("?" * len(roles))
     return [Candidate(*row) for row in conn.execute(
         "SELECT o.officer_id, o.company_number, o.name, d.domain FROM domains d "
-        "JOIN officers o ON o.company_number = d.company_number "
+        f"JOIN (SELECT * FROM officers WHERE {current_condition()}) o ON o.company_number = d.company_number "
         f"WHERE d.state = 'found' AND d.domain IS NOT NULL AND o.officer_id IS NOT NULL "
-        f"AND o.resigned_on IS NULL AND o.name IS NOT NULL AND o.officer_role IN ({marks}) "
+        f"AND o.name IS NOT NULL AND o.officer_role IN ({marks}) "
         "AND NOT EXISTS (SELECT 1 FROM emails e WHERE e.officer_id = o.officer_id AND e.domain = d.domain "
         f"AND e.state NOT IN {RETRYABLE!r}) ORDER BY d.rowid, o.id LIMIT ?", (*roles, limit))]
 
@@ -186,3 +187,41 @@ def email_rows(conn: apsw.Connection) -> list[tuple]:
     """Every row, in the order they were written (for exports and tests)."""
     return conn.execute("SELECT officer_id, company_number, domain, state, email, smtp_status FROM emails "
                         "ORDER BY id").fetchall()
+
+
+class FoundEmail(NamedTuple):
+    email: str
+    smtp_status: str | None
+    is_valid_format: bool | None
+    is_disposable: bool | None
+    is_webmail: bool | None
+    is_gibberish: bool | None
+    answered_at: str | None
+
+
+def found_for(conn: apsw.Connection, officer_ids: list[str]) -> dict[tuple[str, str], list[FoundEmail]]:
+    """The addresses found for each of `officer_ids`, by (officer id, company number), in the
+    order they were written; erased addresses are left out."""
+    out: dict[tuple[str, str], list[FoundEmail]] = {}
+    if not officer_ids:
+        return out
+    rows = conn.execute(
+        "SELECT officer_id, company_number, email, smtp_status, is_valid_format, is_disposable, is_webmail, "
+        "is_gibberish, answered_at FROM emails WHERE officer_id IN (SELECT value FROM json_each(?)) "
+        f"AND state = 'found' AND email IS NOT NULL AND email <> '{ERASED}' ORDER BY id",
+        (msgspec.json.encode(officer_ids).decode(),))
+    for oid, number, email, smtp, valid, disposable, webmail, gibberish, answered in rows:
+        out.setdefault((oid, number), []).append(FoundEmail(
+            email, smtp, _flag(valid), _flag(disposable), _flag(webmail), _flag(gibberish), answered))
+    return out
+
+
+def officers_with_address(conn: apsw.Connection, address: str) -> list[str]:
+    """The officers an address was found for (compared trimmed and lower-cased), each once."""
+    return [str(r[0]) for r in conn.execute(
+        "SELECT DISTINCT officer_id FROM emails WHERE lower(trim(email)) = ? ORDER BY officer_id",
+        (address.strip().lower(),))]
+
+
+def _flag(value: object) -> bool | None:
+    return None if value is None else bool(value)

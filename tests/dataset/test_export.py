@@ -392,5 +392,23 @@ def test_a_damaged_source_is_one_line_that_blames_the_source_and_writes_nothing(
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
+def test_lead_export_while_the_worker_writes(writer, tmp_path):
+    """The lead export reads one snapshot too: its rows are the model's at the position it claims."""
+    from eventlog.dataset.leads import LeadFilters, export_leads
+
+    out = tmp_path / "leads.csv"
+    seen: list[int] = []
+    report = export_leads(writer.db, out, "csv", filters=LeadFilters(all_companies=True),
+                          progress=interleave(writer.db, seen))
+    with open(out, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    companies, officers = expected(tmp_path, report.position)
+    assert report.rows == len(rows) == len(officers) > 1000
+    assert sorted((r["company_number"], r["officer_id"], r["officer_name"]) for r in rows) == officers
+    detail = {c[0]: c[2] for c in companies}
+    assert all(r["company_status_detail"] == detail[r["company_number"]] for r in rows)
+    finish(writer, tmp_path, report.position, seen)
+
+
 if __name__ == "__main__" and sys.argv[1:2] == ["writer"]:
     run_writer(sys.argv[2], sys.argv[3])

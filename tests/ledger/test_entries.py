@@ -34,6 +34,9 @@ from eventlog.ledger.entries import (
     SnovStarted,
     SnovStopped,
     StreamGapsReconciled,
+    LeadsExported,
+    SuppressionAdded,
+    SuppressionRemoved,
     BackfillCreated,
     CompanyCompleted,
     EmergencyStopped,
@@ -113,6 +116,10 @@ EXAMPLES: dict[str, Entry] = {e.__struct_config__.tag: e for e in [
                                                 b'"domain":"glencoyne.co.uk"}]')),
     SnovReused(company_number="SC123456", name="GLENCOYNE ENGINEERING LTD", source_company="05954546"),
     SnovStopped(code="not_enough_credits", reason="Snov.io answered not_enough_credits to emails_poll"),
+    SuppressionAdded(subject="email:" + "5e" * 32),
+    SuppressionRemoved(subject="company:05954546"),
+    LeadsExported(name="weekly", format="csv", position=1234, as_of="2026-12-06T02:00:00.000000Z", rows=980,
+                  withheld=3, since="2026-11-29T02:00:00.000000Z"),
 ]}
 
 

@@ -35,7 +35,9 @@ def settings_for(sim, **overrides):
 
 def all_done(conn):
     def check(_enricher) -> bool:
-        return (snov_tasks.polling_count(conn) == 0 and not domains.needing_lookup(conn)
+        # A start sent but not yet answered is neither polling nor needing a lookup: wait for it too.
+        in_flight = snov_tasks.state_counts(conn).get("starting", 0)
+        return (in_flight == 0 and snov_tasks.polling_count(conn) == 0 and not domains.needing_lookup(conn)
                 and snov_tasks.state_counts(conn).get("completed", 0) > 0
                 and not emails.needing_lookup(conn, ("director",)))
     return check
