@@ -56,10 +56,12 @@ def settings_from(**flags: Any):
     from eventlog.config.file import read_config_file
     from eventlog.ops.logs import setup_logging
     from eventlog.config.settings import load_settings
+    from eventlog.ledger.db import set_busy_timeout
 
     path = _config_path()
     file_values = read_config_file(path) if path else None
     settings = load_settings(flags, os.environ, file_values)
+    set_busy_timeout(settings.database_busy_timeout)
     setup_logging(settings.log_level, json_lines={"json": True, "text": False}.get(settings.log_format),
                   secrets=[k for k in (settings.api_key, settings.stream_key, settings.snov_client_secret) if k],
                   sample_rate=settings.log_sample_rate)

@@ -5,6 +5,10 @@
 their cost grows with the ledger; the baseline in the same run is the cheapest full read there
 is, `SELECT sum(length(event_data)) FROM event_log` (every ledger page once, no index).
 
+Two more rows put those figures in context: the whole `audit` of the same file (its
+`integrity_check` included), so the check's share of an audit is read in one run; and the worker's
+`-wal` check (eventlog/ledger/wal.py), which runs with the disk check every HEALTH_CHECK_INTERVAL.
+
     python benchmarks/integrity.py --ledger PATH      # an existing ledger (e.g. replay.py --keep)
     python benchmarks/integrity.py --entries 450000   # builds one of about 1 GB first (replay.py's)
 """
@@ -56,11 +60,32 @@ def main() -> None:
             if name != "read every ledger page (baseline)":
                 assert value == "ok", value
             results[name].append(seconds)
+    from eventlog.audit import audit as audit_ledger
+    from eventlog.ledger.wal import wal_deleted
+
+    results["audit, whole (integrity_check included)"] = []
+    for _ in range(args.rounds):
+        started = time.perf_counter()
+        report = audit_ledger(path)
+        results["audit, whole (integrity_check included)"].append(time.perf_counter() - started)
+    print(f"  (audit verdict: exit {report.exit_code})")
+    writer = apsw.Connection(path)  # the -wal check needs a connection in WAL mode, as the worker's is
+    writer.execute("SELECT count(*) FROM sqlite_master").fetchall()
+    calls = 1000
+    started = time.perf_counter()
+    for _ in range(calls):
+        assert not wal_deleted(writer)
+    per_call = (time.perf_counter() - started) / calls
+    writer.close()
     base = sorted(results["read every ledger page (baseline)"])[args.rounds // 2]
     for name, times in results.items():
         med = sorted(times)[args.rounds // 2]
-        print(f"  {name:36s} {med:6.2f} s (median of {args.rounds})  {size / med:5.2f} GB/s  "
+        print(f"  {name:40s} {med:6.2f} s (median of {args.rounds})  {size / med:5.2f} GB/s  "
               f"{med / base:4.1f}x the baseline")
+    check = sorted(results["integrity_check"])[args.rounds // 2]
+    whole = sorted(results["audit, whole (integrity_check included)"])[args.rounds // 2]
+    print(f"  integrity_check is {check / whole:.0%} of the whole audit")
+    print(f"  -wal check (wal_deleted)                 {per_call * 1e6:6.1f} µs per call, once per HEALTH_CHECK_INTERVAL")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@
     │                               done: a bad filter, an unknown --since name, a missing extra
     ├── DatabaseError               the SQLite file can't be used (exit 2)
     │   ├── NotADatabase            the file is not SQLite, or is corrupt
-    │   │   └── LedgerDamaged       pages or rows are damaged: an integrity check failed, a
-    │   │                           position is missing when read, stored text is not UTF-8
+    │   │   └── LedgerDamaged       pages or rows are damaged: an integrity check failed, SQLite
+    │   │                           found a malformed page, a position is missing when read,
+    │   │                           stored text is not UTF-8
     │   ├── DatabaseReadOnly        the path can't be written
     │   ├── DatabaseBusy            another process holds the lock too long
     │   ├── DatabaseFull            the disk is full

@@ -107,6 +107,7 @@ class _RateLimit(_Section):
 class _Database(_Section):
     database_path: str | None = _key("path")
     disk_reserve_mb: float | None = _key("reserve_mb")
+    database_busy_timeout: float | None = _key("busy_timeout")
 
 
 class _Interest(_Section):

@@ -35,6 +35,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     api_url: str = "https://api.company-information.service.gov.uk"
     database_path: str = "companies.db"
     disk_reserve_mb: float = 256.0
+    database_busy_timeout: float = 10.0
     log_level: str = "INFO"
     log_format: str = "auto"
     log_sample_rate: float = 0.1
@@ -135,6 +136,8 @@ FIELDS: dict[str, tuple[str, str, Callable[[Any], bool] | None]] = {
     "api_url": ("COMPANIES_HOUSE_API_URL", "an http(s) URL", _url),
     "database_path": ("DATABASE_PATH", "a file path", lambda v: bool(v.strip())),
     "disk_reserve_mb": ("DISK_RESERVE_MB", "megabytes >= 0 to keep free beside the database", _at_least(0)),
+    "database_busy_timeout": ("DATABASE_BUSY_TIMEOUT", "seconds >= 0 to wait for another process's lock",
+                              _at_least(0)),
     "log_level": ("LOG_LEVEL", "one of " + ", ".join(_LOG_LEVELS), lambda v: v.upper() in _LOG_LEVELS),
     "log_format": ("LOG_FORMAT", "one of auto, json, text", lambda v: v in ("auto", "json", "text")),
     "log_sample_rate": ("LOG_SAMPLE_RATE", "a fraction from 0 to 1", lambda v: 0 <= v <= 1),

@@ -18,6 +18,7 @@ from eventlog.errors import (
     DatabaseError,
     DatabaseFull,
     DatabaseReadOnly,
+    LedgerDamaged,
     NotADatabase,
 )
 
@@ -28,7 +29,10 @@ def translate(exc: BaseException, path: str | os.PathLike[str] | None = None) ->
     """Map an apsw error onto our tree with a one-line message naming the file."""
     where = f" ({path})" if path else ""
     text = str(exc).split("\n")[0]
-    if isinstance(exc, apsw.NotADBError) or isinstance(exc, apsw.CorruptError):
+    if isinstance(exc, apsw.CorruptError):
+        # a page SQLite could not make sense of: the file is a database, a damaged one
+        return LedgerDamaged(f"the database{where} is damaged (SQLite: {text}): restore it from a backup")
+    if isinstance(exc, apsw.NotADBError):
         return NotADatabase(f"not a SQLite database, or it is corrupt{where}: {text}")
     if isinstance(exc, (apsw.ReadOnlyError, apsw.CantOpenError)) or "readonly" in text:
         if path and _on_read_only_file_system(path):

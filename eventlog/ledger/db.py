@@ -24,23 +24,37 @@ from eventlog.errors import DatabaseError, DatabaseReadOnly
 from eventlog.ledger.apsw_errors import translate, translated
 from eventlog.ledger.schema import refuse_foreign, refuse_newer
 
-__all__ = ["connect", "transaction", "translate", "translated", "DEFAULT_BUSY_TIMEOUT_MS"]
+__all__ = ["connect", "transaction", "translate", "translated", "DEFAULT_BUSY_TIMEOUT_MS", "set_busy_timeout"]
 
 DEFAULT_BUSY_TIMEOUT_MS = 10_000
+_busy_timeout_ms = DEFAULT_BUSY_TIMEOUT_MS  # DATABASE_BUSY_TIMEOUT, set once by the CLI from the settings
+
+
+def set_busy_timeout(seconds: float) -> None:
+    """How long every later `connect()` waits for another process's lock (DATABASE_BUSY_TIMEOUT)."""
+    global _busy_timeout_ms
+    _busy_timeout_ms = int(seconds * 1000)
 
 
 def connect(
     path: str | os.PathLike[str],
     *,
     readonly: bool = False,
-    busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+    busy_timeout_ms: int | None = None,
 ) -> apsw.Connection:
     """Open (creating if asked) the database with chledger's pragmas.
 
     Checks that the file is a database before writing anything to it, so a
-    stray file handed to `--db` is refused untouched.
+    stray file handed to `--db` is refused untouched. Without `busy_timeout_ms`, it waits as long
+    as DATABASE_BUSY_TIMEOUT says (10 s unless set).
     """
+    if busy_timeout_ms is None:
+        busy_timeout_ms = _busy_timeout_ms
     p = Path(path)
+    try:
+        p.exists()
+    except PermissionError:  # a folder on the way this user may not enter: say so, not a traceback
+        raise DatabaseReadOnly(f"cannot reach the database {p}: permission denied on a folder of its path") from None
     if readonly:
         if not p.exists():
             raise DatabaseError(f"no database at {p}")

@@ -44,6 +44,7 @@ _NON_NEGATIVE = (
     "filings_first_timepoint",
     "retention_seconds",
     "close_after_events",
+    "stall_after_events",
     "max_connection_seconds",
     "stream_connect_min_interval",
     "ip_limit_requests",
@@ -84,6 +85,7 @@ class SimulatorConfig(msgspec.Struct, kw_only=True, frozen=True):
     retention_seconds: float = 3 * DAY  # age of the oldest resumable event (else 416); 0: no bound
     heartbeat_interval: float = 5.0  # real seconds of idleness before a bare "\n"
     close_after_events: int = 0  # clean close of a stream connection every N events; 0 = never
+    stall_after_events: int = 0  # after N events a connection goes silent (no heartbeat either); 0 = never
 
     # --- /filings --------------------------------------------------------------------------------
     filings_first_timepoint: int = 1_000_000  # its own timepoints, unrelated to /companies'

@@ -147,6 +147,8 @@ def _batch(
         record.events_sent += 1
         if limit and record.events_sent >= limit:
             return bytes(chunk), index + 1, "close_after"
+        if sim.config.stall_after_events and record.events_sent >= sim.config.stall_after_events:
+            return bytes(chunk), index + 1, "stall"
     return bytes(chunk), stop, ""
 
 
@@ -177,6 +179,8 @@ async def _pump(
             last_write = loop.time()
             if end == "disconnect":
                 _drop(request)
+            if end == "stall":
+                return await _stall(sim, request)
             if end:
                 return end
             continue
@@ -188,6 +192,19 @@ async def _pump(
         pause = max(0.001, min(until_event, until_heartbeat, ends_at - now, _POLL))
         try:
             await asyncio.wait_for(sim.state.stopping.wait(), timeout=pause)
+        except TimeoutError:
+            pass
+    return "shutdown"
+
+
+async def _stall(sim: Simulator, request: web.Request) -> str:
+    """Say nothing more, not even a heartbeat, until the client gives up (or the server stops)."""
+    while not sim.state.stopping.is_set():
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return "stalled"
+        try:
+            await asyncio.wait_for(sim.state.stopping.wait(), timeout=_POLL)
         except TimeoutError:
             pass
     return "shutdown"

@@ -25,6 +25,7 @@ import aiohttp
 from eventlog import __version__
 from eventlog.errors import ChledgerError
 from eventlog.ledger.disk import DiskUsage, check_reserve
+from eventlog.ledger.wal import check_wal
 from eventlog.ledger.entries import WorkerStarted, WorkerStopped
 from eventlog.ledger.store import Ledger, Record
 from eventlog.worker.enrich.stage import Enricher
@@ -152,9 +153,11 @@ class Worker:
     # --- disk ---------------------------------------------------------------------------
 
     def check_disk(self) -> None:
-        """Raise DiskLow once less than DISK_RESERVE_MB is free beside the database."""
+        """Raise DiskLow once less than DISK_RESERVE_MB is free beside the database, DatabaseError
+        once its -wal was deleted under us (eventlog/ledger/wal.py)."""
         if self.conn.filename:  # an in-memory database (tests) has no disk to watch
             check_reserve(self.conn.filename, self.settings.disk_reserve_bytes, **self._disk)
+            check_wal(self.conn)
 
     async def _disk_loop(self) -> None:
         """Stop cleanly before the disk is full: every HEALTH_CHECK_INTERVAL, between appends."""

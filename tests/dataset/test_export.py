@@ -387,7 +387,7 @@ def test_a_damaged_source_is_one_line_that_blames_the_source_and_writes_nothing(
         backup(small_db, out)
     text = str(caught.value)  # caught by a read of the source, or by the copy's integrity check
     assert "\n" not in text and str(small_db) in text and str(tmp_path / ".copy.db") not in text, text
-    assert (text.startswith(f"not a SQLite database, or it is corrupt ({small_db})")
+    assert (text.startswith(f"the database ({small_db}) is damaged")
             or text.endswith(f"{small_db} itself is most likely damaged; nothing was written to {out}")), text
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
