@@ -29,7 +29,9 @@ from support import REPO
 LIMIT, WINDOW = 10, 2.0
 FAST = {"MAX_RETRIES": "2", "INITIAL_RETRY_DELAY": "0.05", "MAX_RETRY_DELAY": "0.1", "CONNECTION_TIMEOUT": "0.3",
         "READ_TIMEOUT": "0.5", "REQUEST_TIMEOUT": "0.3", "DISK_RESERVE_MB": "0", "LOG_LEVEL": "WARNING",
-        "RATE_LIMIT_REQUESTS": str(LIMIT), "RATE_LIMIT_WINDOW": str(WINDOW), "RATE_LIMIT_SLACK": "0.5"}
+        "RATE_LIMIT_REQUESTS": str(LIMIT), "RATE_LIMIT_WINDOW": str(WINDOW), "RATE_LIMIT_SLACK": "0.5",
+        # connection attempts 50 ms apart, not 5 s: a run of 2 s must see its stream broken and resumed
+        "STREAM_CONNECT_SPACING": "0.05"}
 
 
 def env_for(stream_base: str, rest_base: str, db: Path, **extra: str) -> dict[str, str]:

@@ -124,9 +124,9 @@ async def test_twenty_seeded_sigkills_lose_nothing_repeat_nothing_and_breach_not
         first, last = timeline.index_at_or_after(tps[0]), timeline.index_at_or_after(tps[-1])
         expected = [timeline.timepoint_of(i) for i in range(first, last + 1)]
         lost = len(set(expected) - set(tps))
-        # a request for a path whose 200 the ledger already holds is work done twice; the one known
-        # case (issue #13's item): a kill between an officers page's answer and the next page's
-        # request, after which the retry starts again at page 0 (counted, reported, not hidden)
+        # a request for a path whose 200 the ledger already holds is work done twice, including a
+        # kill between an officers page's answer and the next page's request: the retry resumes at
+        # the first page not yet recorded, so a page fetched again is a failure too (counted apart)
         done: dict[str, str] = {}  # path -> the request id whose 200 for it is recorded
         cut_mid_pages: set[str] = set()  # request ids answered 200 and then ended by a restart
         answered: set[str] = set()
@@ -155,6 +155,7 @@ async def test_twenty_seeded_sigkills_lose_nothing_repeat_nothing_and_breach_not
         conn.close()
     assert duplicates == 0 and lost == 0, f"{duplicates} duplicated, {lost} lost stream events"
     assert not repeated, f"completed requests sent again: {Counter(repeated).most_common(5)}"
+    assert page_refetches == 0, f"{page_refetches} officers page(s) fetched again after a kill mid-pagination"
     assert not repeated_lookups, f"Snov.io lookups started twice: {repeated_lookups}"
     assert ch_max <= LIMIT and ch_429 == 0, f"Companies House: {ch_max} in a window, {ch_429} 429s"
     assert batch.get("queued", 0) + batch.get("pending", 0) < 40, f"the backfill batch never moved: {batch}"
@@ -165,5 +166,5 @@ async def test_twenty_seeded_sigkills_lose_nothing_repeat_nothing_and_breach_not
     faults.record("SIGKILL of `ingest` at seeded moments, then restart", injected=kills,
                   stream_events=len(tps), snov_lookups=snov_lookups,
                   batch_jobs_by_stage=", ".join(f"{k} {v}" for k, v in sorted(batch.items())),
-                  note=f"{page_refetches} officers page(s) fetched again after a kill mid-pagination "
-                       "(the retry restarts at page 0: issue #13's item)")
+                  note=f"{page_refetches} officers pages fetched again after a kill mid-pagination "
+                       "(a cut fetch resumes at the first page not yet recorded)")
