@@ -26,7 +26,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         results = Path(scratch) / "rows.jsonl"
         started = time.monotonic()
-        ran = subprocess.run([sys.executable, "-m", "pytest", "tests/reliability", "-p", "no:cacheprovider"],
+        ran = subprocess.run([sys.executable, "-m", "pytest", "tests/reliability", "-p", "no:cacheprovider", "-n", "0"],
                              cwd=ROOT, env={**os.environ, "CHLEDGER_RELIABILITY_RESULTS": str(results)})
         seconds = time.monotonic() - started
         if ran.returncode != 0:
