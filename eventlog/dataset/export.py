@@ -99,6 +99,32 @@ def _head(conn: apsw.Connection) -> int:
     return int(conn.execute("SELECT coalesce(max(id), 0) FROM event_log").fetchone()[0])
 
 
+@contextlib.contextmanager
+def snapshot_into(src: Path, out: Path) -> Iterator[tuple[apsw.Connection, Path]]:
+    """A read transaction on `src` (one snapshot for every SELECT inside, whatever the worker
+    appends meanwhile) and the partial file to write; on success the partial file replaces `out`
+    in one rename, on any failure it is removed, so `out` is never half written. A failure to
+    write (OSError) is said as the output's, in one line."""
+    tmp = _partial(out)
+    _discard(tmp)  # what an earlier, killed export left
+    conn = connect(src, readonly=True)
+    try:
+        with translated(src):
+            conn.execute("BEGIN")
+            try:
+                yield conn, tmp
+            except OSError as exc:
+                raise _unwritable(out, exc) from None
+            finally:
+                conn.execute("COMMIT")
+        os.replace(tmp, out)
+    except BaseException:
+        _discard(tmp)
+        raise
+    finally:
+        conn.close()
+
+
 def _companies_with_officers(
     conn: apsw.Connection, company_cols: list[str], officer_cols: list[str], counts: dict[str, int]
 ) -> Iterator[tuple[tuple, list[tuple]]]:
@@ -192,27 +218,11 @@ def export(
     if fmt == "sqlite":
         return backup(db_path, out_path, progress=progress)
     src, out = _check_paths(db_path, out_path)
-    tmp = _partial(out)
-    conn = connect(src, readonly=True)
-    try:
-        with translated(src):
-            conn.execute("BEGIN")  # one snapshot for every SELECT below
-            try:
-                _require_schema(conn)
-                position = _head(conn)
-                total = int(conn.execute("SELECT count(*) FROM companies").fetchone()[0])
-                try:
-                    counts = _write_rows(conn, fmt, tmp, total, progress)
-                except OSError as exc:
-                    raise _unwritable(out, exc) from None
-            finally:
-                conn.execute("COMMIT")
-        os.replace(tmp, out)
-    except BaseException:
-        _discard(tmp)
-        raise
-    finally:
-        conn.close()
+    with snapshot_into(src, out) as (conn, tmp):
+        _require_schema(conn)
+        position = _head(conn)
+        total = int(conn.execute("SELECT count(*) FROM companies").fetchone()[0])
+        counts = _write_rows(conn, fmt, tmp, total, progress)
     return ExportReport(
         format=fmt, path=str(out), position=position, companies=counts["companies"],
         officers=counts["officers"], rows=counts["rows"], bytes=out.stat().st_size,

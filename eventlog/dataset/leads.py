@@ -35,10 +35,9 @@ import apsw
 import msgspec
 
 from eventlog.dataset.enrichment import Enrichment, enrichment_for
-from eventlog.dataset.export import _check_paths, _discard, _partial, _unwritable
+from eventlog.dataset.export import _check_paths, snapshot_into
 from eventlog.dataset.suppression import active_subjects
 from eventlog.errors import DatasetError
-from eventlog.ledger.db import connect, translated
 from eventlog.ledger.entries import LeadsExported, decode
 from eventlog.privacy import ERASED, BadSubject, email_subject
 from projections.projectors.officers import current_condition
@@ -411,51 +410,34 @@ def export_leads(
     if fmt == "parquet":
         _pyarrow()
     src, out = _check_paths(db_path, out_path)
-    tmp = _partial(out)
-    _discard(tmp)
     today = today or dt.datetime.now(dt.timezone.utc).date()
-    conn = connect(src, readonly=True)
     counts = {"rows": 0, "withheld": 0, "erased": 0}
-    try:
-        with translated(src):
-            conn.execute("BEGIN")  # one snapshot for every SELECT below
-            try:
-                for table in ("event_log", "companies", "officers", "domains", "emails"):
-                    if not conn.execute(f"PRAGMA table_info({table})").fetchall():
-                        raise DatasetError(f"{src} has no {table} table: run `python cli.py migrate` first")
-                head = conn.execute("SELECT id, received_at FROM event_log ORDER BY id DESC LIMIT 1").fetchone()
-                position, as_of = (int(head[0]), str(head[1])) if head else (0, "")
-                since = filters.since
-                if since == "last":
-                    previous = last_export(conn, name or out.name)
-                    since = previous.as_of if previous else None
-                elif since is not None:
-                    since = parse_since(since)
-                sql, args = lead_query(conn, filters, today)
-                total = int(conn.execute(f"SELECT count(*) FROM ({sql})", args).fetchone()[0]) if progress else 0
-                if progress:
-                    progress(0, total)
-                rows = _rows(conn, sql, args, filters, since, active_subjects(conn), counts, total, progress)
-                try:
-                    if fmt == "csv":
-                        _write_csv(rows, tmp, bom)
-                    elif fmt == "jsonl":
-                        _write_jsonl(rows, tmp)
-                    elif fmt == "parquet":
-                        _write_parquet(rows, tmp)
-                    else:
-                        _write_sqlite(rows, tmp, {"name": name or out.name, "position": position, "as_of": as_of,
-                                                  "since": since})
-                except OSError as exc:
-                    raise _unwritable(out, exc) from None
-            finally:
-                conn.execute("COMMIT")
-        os.replace(tmp, out)
-    except BaseException:
-        _discard(tmp)
-        raise
-    finally:
-        conn.close()
+    with snapshot_into(src, out) as (conn, tmp):
+        for table in ("event_log", "companies", "officers", "domains", "emails"):
+            if not conn.execute(f"PRAGMA table_info({table})").fetchall():
+                raise DatasetError(f"{src} has no {table} table: run `python cli.py migrate` first")
+        head = conn.execute("SELECT id, received_at FROM event_log ORDER BY id DESC LIMIT 1").fetchone()
+        position, as_of = (int(head[0]), str(head[1])) if head else (0, "")
+        since = filters.since
+        if since == "last":
+            previous = last_export(conn, name or out.name)
+            since = previous.as_of if previous else None
+        elif since is not None:
+            since = parse_since(since)
+        sql, args = lead_query(conn, filters, today)
+        total = int(conn.execute(f"SELECT count(*) FROM ({sql})", args).fetchone()[0]) if progress else 0
+        if progress:
+            progress(0, total)
+        rows = _rows(conn, sql, args, filters, since, active_subjects(conn), counts, total, progress)
+        if fmt == "csv":
+            _write_csv(rows, tmp, bom)
+        elif fmt == "jsonl":
+            _write_jsonl(rows, tmp)
+        elif fmt == "parquet":
+            _write_parquet(rows, tmp)
+        else:
+            _write_sqlite(rows, tmp, {"name": name or out.name, "position": position, "as_of": as_of,
+                                      "since": since})
     return LeadReport(format=fmt, path=str(out), position=position, as_of=as_of, rows=counts["rows"],
                       withheld=counts["withheld"], erased=counts["erased"], since=since,
                       bytes=out.stat().st_size)
