@@ -9,7 +9,7 @@ scratch file (where the database is attached read-only).
 from __future__ import annotations
 
 import itertools
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator
 
 import apsw
 import msgspec

@@ -54,7 +54,7 @@ from eventlog.worker.httpauth import basic_auth_header
 from eventlog.worker.stream.backoff import Backoff, CircuitBreaker
 from eventlog.clock import Clock, SystemClock
 from eventlog.ledger.db import translated
-from eventlog.ledger.entries import Entry, StreamConnected, StreamDisconnected, StreamEvent, StreamGap
+from eventlog.ledger.entries import Entry, StreamConnected, StreamDisconnected, StreamGap
 from eventlog.errors import StreamGone, Unauthorized
 from eventlog.ledger.store import Ledger
 from eventlog.worker.stream.ndjson import DEFAULT_MAX_LINE, LineSplitter
