@@ -26,6 +26,7 @@ import msgspec
 
 from eventlog.ledger.db import connect, translated
 from eventlog.errors import DatabaseError
+from eventlog.privacy import strip_keys
 
 __all__ = ["export", "backup", "ExportReport", "FORMATS"]
 
@@ -97,6 +98,20 @@ def _require_schema(conn: apsw.Connection) -> None:
 
 def _head(conn: apsw.Connection) -> int:
     return int(conn.execute("SELECT coalesce(max(id), 0) FROM event_log").fetchone()[0])
+
+
+def _keyless_copy(report: ExportReport) -> ExportReport:
+    """The SQLite export is a backup handed to someone else: without the key vault. Its sealed
+    ledger entries then open as erased there, so what the recipient holds of a person is the
+    plaintext in its tables, and a later `forget` here needs no key back from them. (`backup`
+    itself keeps the keys: it is what restores this database.)"""
+    copy = apsw.Connection(report.path)  # not `connect`: the copy stays one file, out of WAL mode
+    try:
+        if copy.execute("SELECT 1 FROM sqlite_master WHERE name = 'person_keys'").fetchone():
+            strip_keys(copy)
+    finally:
+        copy.close()
+    return msgspec.structs.replace(report, bytes=os.path.getsize(report.path))
 
 
 @contextlib.contextmanager
@@ -211,12 +226,12 @@ def export(
     (officer columns prefixed `officer_`), and one row with empty officer
     columns for a company without officers. JSON lines: one company object per
     line with an `officers` array. `sqlite`: a consistent copy of the whole
-    database, as `backup()`. Safe while the worker runs.
+    database, as `backup()`, without the key vault (`_keyless_copy`). Safe while the worker runs.
     """
     if fmt not in FORMATS:
         raise DatabaseError(f"unknown export format {fmt!r}: expected one of {', '.join(FORMATS)}")
     if fmt == "sqlite":
-        return backup(db_path, out_path, progress=progress)
+        return _keyless_copy(backup(db_path, out_path, progress=progress))
     src, out = _check_paths(db_path, out_path)
     with snapshot_into(src, out) as (conn, tmp):
         _require_schema(conn)

@@ -303,6 +303,27 @@ def test_sqlite_format_is_a_backup_and_replaces_an_older_copy(small_db, tmp_path
     assert (report.format, report.companies, report.officers, report.position) == ("sqlite", 6, 9, 6)
 
 
+def test_the_sqlite_export_leaves_the_key_vault_behind_and_backup_keeps_it(small_db, tmp_path):
+    """A copy handed out carries no person's key (its sealed entries open as erased there); the
+    operator's backup keeps them all, or it could not restore."""
+    key = bytes(range(100, 132))
+    conn = connect(small_db)
+    conn.execute("INSERT INTO person_keys(subject, key, created_at) VALUES ('officer:k1', ?, '2025-01-01T00:00:00Z')",
+                 (key,))
+    conn.close()
+    report = export(small_db, tmp_path / "copy.db", "sqlite")
+    kept = backup(small_db, tmp_path / "backup.db")
+    for path, keys in ((report.path, 0), (kept.path, 1)):
+        conn = connect(path, readonly=True)
+        try:
+            assert conn.execute("SELECT count(*) FROM person_keys").fetchone()[0] == keys
+            assert conn.execute("SELECT count(*) FROM companies").fetchone()[0] == 6
+        finally:
+            conn.close()
+    assert key not in Path(report.path).read_bytes() and key in Path(kept.path).read_bytes()
+    assert report.bytes == Path(report.path).stat().st_size
+
+
 def test_refusals_leave_nothing_behind(small_db, tmp_path):
     with pytest.raises(DatabaseError, match="unknown export format 'xml'"):
         export(small_db, tmp_path / "x.xml", "xml")  # type: ignore[arg-type]
