@@ -110,18 +110,25 @@ def apply_positions(conn: apsw.Connection, lo: int, hi: int, projectors: Sequenc
                     progress: Callable[[int], None] | None = None) -> None:
     """Apply positions (lo, hi] to `projectors`: a range fold (`apply_range`) over the whole range in
     one go where a projector has one, the others batch by batch, reading the ledger from `source`
-    (by default `conn`; a replay worker reads through one connection and writes through another)."""
+    (by default `conn`; a replay worker reads through one connection and writes through another).
+
+    The range folds run first, as they come first in the registry: a projector that reads another's
+    table (`officers` reads `companies.company_status`) must find it built. It finds it built to
+    the end of the range rather than batch by batch, which is the same: every entry that can change
+    what it reads also marks the rows it recomputes, so only the final value counts."""
     ranged = [p for p in projectors if hasattr(p, "apply_range")]
     rest = [p for p in projectors if not hasattr(p, "apply_range")]
+    for p in ranged:
+        p.apply_range(conn, lo, hi, chunk=batch_size, check=not rest)  # `rest` reads every position
+    if progress and ranged and rest:
+        progress(lo + (hi - lo) // 2)  # the range folds were the first half
     if rest:
         for records in read_batches(source or conn, lo, hi, batch_size):
             apply_records(conn, records, rest)
             if progress and not ranged:
                 progress(records[-1].position)
             elif progress:
-                progress(lo + (records[-1].position - lo) // 2)  # the range folds are the other half
-    for p in ranged:
-        p.apply_range(conn, lo, hi, chunk=batch_size, check=not rest)  # `rest` read every position
+                progress(lo + (hi - lo) // 2 + (records[-1].position - lo) // 2)
     if progress:
         progress(hi)
 

@@ -57,6 +57,9 @@ Progress = Callable[[int, int], None]
 
 # CPU per entry, relative (benchmarks/replay.md): what `plan` balances.
 WEIGHTS = {"companies": 17.0, "company_processing_state": 15.0}
+# Projectors that read another's table while they apply, built in the same process after it (in
+# its scratch file, not the live table a bug fix may be replacing).
+WITH = {"officers": "companies"}
 _LIGHT = 0.5
 PARALLEL_MIN = 50_000  # below this many entries the workers' start-up (~0.3 s each) isn't worth it
 MAX_USEFUL = 3  # companies, company_processing_state, the light ones: more processes add nothing
@@ -75,9 +78,11 @@ def plan(selected: Sequence[ModuleType], jobs: int) -> list[list[ModuleType]]:
     building = [p for p in selected if p.TABLES]
     groups: list[list[ModuleType]] = [[] for _ in range(max(1, min(jobs, len(building))))]
     cost = [0.0] * len(groups)
+    home: dict[str, int] = {}
     for p in sorted(building, key=lambda p: -WEIGHTS.get(p.NAME, _LIGHT)):
-        i = cost.index(min(cost))
+        i = home.get(WITH.get(p.NAME, ""), cost.index(min(cost)))  # the heavy ones are placed first
         groups[i].append(p)
+        home[p.NAME] = i
         cost[i] += WEIGHTS.get(p.NAME, _LIGHT)
     groups[0].extend(p for p in selected if not p.TABLES)
     order = {p.NAME: i for i, p in enumerate(selected)}

@@ -46,7 +46,8 @@ kinds = st.sampled_from(KINDS)
 
 @st.composite
 def payloads(draw, number: str) -> bytes:
-    choice = draw(st.sampled_from(["active", "strike", "strike", "no-status", "null", "odd", "liquidation"]))
+    choice = draw(st.sampled_from(["active", "strike", "strike", "no-status", "null", "odd", "liquidation",
+                                   "dissolved"]))
     if choice == "active":
         return profile(number)
     if choice == "strike":
@@ -55,6 +56,8 @@ def payloads(draw, number: str) -> bytes:
         return profile(number, status=None)
     if choice == "liquidation":
         return profile(number, status="liquidation")
+    if choice == "dissolved":  # its officers without resigned_on are inactive, not current
+        return profile(number, status="dissolved")
     if choice == "odd":
         return json.dumps({"company_name": 7, "company_status": "active", "sic_codes": "1"}).encode()
     return b"null"
