@@ -100,20 +100,6 @@ def _head(conn: apsw.Connection) -> int:
     return int(conn.execute("SELECT coalesce(max(id), 0) FROM event_log").fetchone()[0])
 
 
-def _keyless_copy(report: ExportReport) -> ExportReport:
-    """The SQLite export is a backup handed to someone else: without the key vault. Its sealed
-    ledger entries then open as erased there, so what the recipient holds of a person is the
-    plaintext in its tables, and a later `forget` here needs no key back from them. (`backup`
-    itself keeps the keys: it is what restores this database.)"""
-    copy = apsw.Connection(report.path)  # not `connect`: the copy stays one file, out of WAL mode
-    try:
-        if copy.execute("SELECT 1 FROM sqlite_master WHERE name = 'person_keys'").fetchone():
-            strip_keys(copy)
-    finally:
-        copy.close()
-    return msgspec.structs.replace(report, bytes=os.path.getsize(report.path))
-
-
 @contextlib.contextmanager
 def snapshot_into(src: Path, out: Path) -> Iterator[tuple[apsw.Connection, Path]]:
     """A read transaction on `src` (one snapshot for every SELECT inside, whatever the worker
@@ -226,12 +212,12 @@ def export(
     (officer columns prefixed `officer_`), and one row with empty officer
     columns for a company without officers. JSON lines: one company object per
     line with an `officers` array. `sqlite`: a consistent copy of the whole
-    database, as `backup()`, without the key vault (`_keyless_copy`). Safe while the worker runs.
+    database, as `backup(keyless=True)`: without the key vault. Safe while the worker runs.
     """
     if fmt not in FORMATS:
         raise DatabaseError(f"unknown export format {fmt!r}: expected one of {', '.join(FORMATS)}")
     if fmt == "sqlite":
-        return _keyless_copy(backup(db_path, out_path, progress=progress))
+        return backup(db_path, out_path, progress=progress, keyless=True)
     src, out = _check_paths(db_path, out_path)
     with snapshot_into(src, out) as (conn, tmp):
         _require_schema(conn)
@@ -251,11 +237,15 @@ def backup(
     progress: Progress | None = None,
     *,
     pages_per_step: int = _PAGES_PER_STEP,
+    keyless: bool = False,
 ) -> ExportReport:
     """A consistent, self-contained SQLite copy through the online backup API.
 
     The copy is checked (`PRAGMA integrity_check`) and switched out of WAL
     mode, so it is one file the customer can open with `sqlite3` anywhere.
+    `keyless` leaves the key vault behind (the SQLite export, handed to someone else: its sealed
+    ledger entries then open as erased there, and a later `forget` here needs no key back from
+    them); a backup keeps the keys, or it could not restore.
     """
     src, out = _check_paths(db_path, out_path)
     tmp = _partial(out)
@@ -293,6 +283,8 @@ def backup(
                         f" {src} itself is most likely damaged; nothing was written to {out}")
                 companies = int(dest.execute("SELECT count(*) FROM companies").fetchone()[0])
                 officers = int(dest.execute("SELECT count(*) FROM officers").fetchone()[0])
+                if keyless and dest.execute("SELECT 1 FROM sqlite_master WHERE name = 'person_keys'").fetchone():
+                    strip_keys(dest)  # on the partial file: `out` never holds the keys, even for a moment
             finally:
                 dest.close()
         # A -wal left beside an older file of the same name would be replayed into the new copy.
