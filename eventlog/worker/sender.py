@@ -210,6 +210,8 @@ class Sender:
                 return
             page_start = more
             while True:  # the next page goes through the limiter like any request
+                if self.calls_open is not None and not self.calls_open.is_set():
+                    await self._until_open()  # paused between pages: the rest of the list waits too
                 grant = self._grant(item, page_start) if not self.stop.is_set() else None
                 if grant is not None and grant.item is not None:
                     break

@@ -227,3 +227,45 @@ async def test_rest_gateway_html_pages_are_retried_never_parsed(conn) -> None:
     bad = conn.execute("SELECT count(*) FROM event_log WHERE event_data LIKE '%BAD_RESPONSE%'").fetchone()[0]
     assert bad == 0  # an HTML page is never read as JSON
     assert all(state_of(conn, n) == "completed" for n in numbers)
+
+
+async def test_business_hours_closing_mid_list_holds_the_next_page_until_opening(conn, monkeypatch) -> None:
+    """REST calls paused while a company's list is being paged: the page under way finishes and
+    is recorded, the next one waits for the opening, then the list completes from where it was."""
+    monkeypatch.setattr(sender_module, "OFFICERS_PAGE_SIZE", 20)
+    config = SimulatorConfig(lagging_counts_share=0.0, zero_officer_share=0.0, no_officers_link_share=0.0,
+                             company_count=3000)
+    async with running_simulator(config) as sim:
+        [number] = pick(sim, lambda u, c: len(u.officers(c)) > 40, 1)
+        clock = SystemClock()
+        ledger = Ledger(conn, clock)
+        projections.attach(ledger)
+        ledger.append(WorkerStarted(version="t", pid=1, rate_limit_requests=600, rate_limit_window=300))
+        ledger.append(RequestQueued(request_id="o-1", kind="officers", company_number=number))
+        settings = Settings(api_url=sim.base_url, api_key="sim-key")
+        limiter = SlidingWindowLimiter(conn, clock, limit=600, window=300, slack=2)
+        calls_open = asyncio.Event()
+        calls_open.set()
+        async with rest_session() as session:
+            sender = Sender(settings, ledger, limiter, session, clock=clock, stop=asyncio.Event(),
+                            wake=asyncio.Event(), calls_open=calls_open)
+            grant = sender._grant(None, 0)
+            real_call = sender._call
+
+            async def call_then_close(item, page_start):
+                more = await real_call(item, page_start)
+                calls_open.clear()  # closing time, while this page was under way
+                return more
+
+            sender._call = call_then_close  # type: ignore[method-assign]
+            fetch = asyncio.create_task(sender._perform(grant.item, 0))
+            await asyncio.sleep(0.3)
+            assert not fetch.done()
+            assert len(officer_requests(sim, number)) == 1  # page 0 only: the rest waits for the opening
+            sender._call = real_call  # type: ignore[method-assign]
+            calls_open.set()
+            await asyncio.wait_for(fetch, 10)
+        listed = len(sim.simulator.universe.officers(number))
+    starts = [int(p.rsplit("start_index=", 1)[1]) for p in officer_requests(sim, number)]
+    assert starts[:3] == [0, 20, 40] and starts == sorted(set(starts))
+    assert conn.execute("SELECT count(*) FROM officers WHERE company_number = ?", (number,)).fetchone()[0] == listed
