@@ -7,6 +7,7 @@ The work lives in `eventlog/` and `projections/`; every known failure is a
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any, Callable
@@ -17,6 +18,7 @@ from eventlog import __version__
 from eventlog.errors import ChledgerError
 
 if TYPE_CHECKING:  # imported where used, so `--help` stays fast
+    from eventlog.config.settings import Settings
     from eventlog.ops.status_report import StatusReport
 
 __all__ = ["cli", "main"]
@@ -131,13 +133,43 @@ def ingest(database_path: str | None, simulate: bool, duration: float | None, pr
         with early_stop_signals():  # until the worker's own handlers take over
             settings = settings_from(database_path=database_path, health_port=health_port)
             code = run_worker(settings, simulate=simulate, duration=duration,
-                              report=lambda line: click.echo(line, err=True), progress_interval=progress_interval)
+                              report=lambda line: click.echo(line, err=True), progress_interval=progress_interval,
+                              compressed=_compressed_time(simulate, settings))
     except StoppedBeforeStart as stop:
         click.echo(f"chledger: {stop} before the worker started: stopped without appending anything", err=True)
         sys.exit(0)
     click.echo(f"ledger and tables in {settings.database_path}: see `python cli.py status` and "
                f"`python cli.py audit`", err=True)
     sys.exit(code)
+
+
+def _compressed_time(simulate: bool, settings: "Settings"):
+    """CHLEDGER_COMPRESSED_TIME=START,ORIGIN,RATE runs the worker in compressed time, for
+    end-to-end runs over days against a simulator given the same clock (docs/operations.md);
+    unset, the wall clock. Only against services on loopback (a simulator: the real Companies
+    House must never see a worker whose ledger keeps a fake time), and not with --simulate, whose
+    simulators keep the wall clock."""
+    from urllib.parse import urlsplit
+
+    from eventlog.clock import CompressedClock
+    from eventlog.errors import ConfigError
+
+    text = os.environ.get("CHLEDGER_COMPRESSED_TIME")
+    if not text:
+        return None
+    try:
+        clock = CompressedClock.parse(text)
+    except ValueError as exc:
+        raise ConfigError(f"CHLEDGER_COMPRESSED_TIME={text!r}: {exc} (epoch seconds, epoch seconds, "
+                          "simulated seconds per real second)") from None
+    if simulate:
+        raise ConfigError("CHLEDGER_COMPRESSED_TIME is for a simulator that shares the clock: not with "
+                          "--simulate, whose simulators keep the wall clock")
+    hosts = {urlsplit(u).hostname for u in (settings.api_url, *settings.stream_urls)}
+    if not hosts <= {"127.0.0.1", "localhost", "::1"}:
+        raise ConfigError("CHLEDGER_COMPRESSED_TIME is set but the Companies House URLs are not on loopback: "
+                          "compressed time is for a simulator, never the real service")
+    return clock
 
 
 @cli.command()

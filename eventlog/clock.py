@@ -8,11 +8,12 @@ every timestamp has the same shape.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime, timezone
 from typing import Protocol
 
-__all__ = ["Clock", "SystemClock", "FixedClock", "iso", "parse_iso", "to_epoch", "from_epoch", "published_epoch"]
+__all__ = ["Clock", "SystemClock", "FixedClock", "CompressedClock", "iso", "parse_iso", "to_epoch", "from_epoch", "published_epoch"]
 
 _FMT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -43,6 +44,34 @@ class FixedClock:
 
     def set(self, t: float) -> None:
         self.t = float(t)
+
+
+class CompressedClock:
+    """Time running `rate` times faster than the wall clock, reading `start` at the wall-clock
+    instant `origin` (both epoch seconds): a long weekend in seconds, for end-to-end runs. Two
+    processes given the same three numbers read the same time, so a worker in a subprocess and
+    a simulator in the test agree on when the office closes and when the stream drops.
+    `sleep` waits the compressed equivalent of its argument."""
+
+    def __init__(self, start: float, origin: float, rate: float):
+        if rate <= 0:
+            raise ValueError("the rate must be positive")
+        self.start, self.origin, self.rate = float(start), float(origin), float(rate)
+
+    @classmethod
+    def parse(cls, text: str) -> "CompressedClock":
+        """From `START,ORIGIN,RATE` (three numbers); ValueError on anything else."""
+        parts = text.split(",")
+        if len(parts) != 3:
+            raise ValueError("expected START,ORIGIN,RATE")
+        start, origin, rate = (float(p) for p in parts)
+        return cls(start, origin, rate)
+
+    def now(self) -> float:
+        return self.start + (time.time() - self.origin) * self.rate
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds / self.rate)
 
 
 def from_epoch(t: float) -> str:

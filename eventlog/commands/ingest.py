@@ -27,7 +27,7 @@ import apsw
 import msgspec
 
 import projections
-from eventlog.clock import Clock, SystemClock
+from eventlog.clock import Clock, CompressedClock, SystemClock
 from eventlog.config.settings import Settings
 from eventlog.errors import ConfigError
 from eventlog.ledger.db import connect
@@ -52,11 +52,13 @@ Report = Callable[[str], None]
 
 
 def run_worker(settings: Settings, *, simulate: bool = False, duration: float | None = None,
-               report: Report | None = None, progress_interval: float = 10.0) -> int:
+               report: Report | None = None, progress_interval: float = 10.0,
+               compressed: CompressedClock | None = None) -> int:
     """The `ingest` command. Returns the exit code; known failures raise ChledgerError.
 
     `report` receives the human lines (the progress line, the health server's
-    address, business-hours pauses); without one they are dropped.
+    address, business-hours pauses); without one they are dropped. `compressed` runs the worker
+    in compressed time (end-to-end runs over days; `duration` stays in real seconds).
     """
     if not simulate and not settings.api_key:
         raise ConfigError("COMPANIES_HOUSE_API_KEY is not set: set it to your Companies House key, "
@@ -67,7 +69,7 @@ def run_worker(settings: Settings, *, simulate: bool = False, duration: float | 
                           "refuses the REST key), or run `python cli.py ingest --simulate`")
     before = signal.getsignal(signal.SIGTERM)
     try:
-        return asyncio.run(_main(settings, simulate, duration, report or _quiet, progress_interval))
+        return asyncio.run(_main(settings, simulate, duration, report or _quiet, progress_interval, compressed))
     finally:
         signal.signal(signal.SIGTERM, before)  # the teardown ignored a second SIGTERM; no longer
 
@@ -147,7 +149,7 @@ def _simulated_streams(settings: Settings, base_url: str) -> str:
 
 
 async def _main(settings: Settings, simulate: bool, duration: float | None, report: Report,
-                progress_interval: float) -> int:
+                progress_interval: float, compressed: CompressedClock | None = None) -> int:
     conn = connect(settings.database_path)
     check_reserve(settings.database_path, settings.disk_reserve_bytes)  # before migrate writes anything
     check_integrity(conn, QUICK)  # a damaged b-tree can hide rows or break event_id's uniqueness
@@ -161,6 +163,9 @@ async def _main(settings: Settings, simulate: bool, duration: float | None, repo
                 filings = last_recorded_timepoint(Ledger(conn), "filings")
                 settings = await stack.enter_async_context(
                     simulated(settings, after_timepoint=last, after_filings=filings))
+            if compressed is not None:
+                return await _sessions(settings, conn, duration, report, progress_interval,
+                                       clock=compressed, sleep=compressed.sleep)
             return await _sessions(settings, conn, duration, report, progress_interval)
 
 

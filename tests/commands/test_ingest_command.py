@@ -101,3 +101,16 @@ def test_ingest_refuses_to_start_without_the_stream_key_naming_it(run_cli, tmp_p
     assert len(ran.stderr.splitlines()) == 1 and ran.stderr.startswith("chledger: ")
     assert "COMPANIES_HOUSE_STREAM_KEY" in ran.stderr and "rest-key-123456" not in ran.stderr
     assert not (tmp_path / "c.db").exists()  # refused before anything was created
+
+
+def test_a_malformed_compressed_time_is_one_line_before_anything_is_created(run_cli, tmp_path: Path):
+    """CHLEDGER_COMPRESSED_TIME (end-to-end runs over days) is START,ORIGIN,RATE or nothing."""
+    ran = run_cli("ingest", "--simulate", "--db", tmp_path / "c.db", env={"CHLEDGER_COMPRESSED_TIME": "fast"})
+    assert ran.returncode == 2, ran.stderr
+    assert len(ran.stderr.splitlines()) == 1 and ran.stderr.startswith("chledger: CHLEDGER_COMPRESSED_TIME='fast'")
+    ran = run_cli("ingest", "--simulate", "--db", tmp_path / "c.db", env={"CHLEDGER_COMPRESSED_TIME": "0,0,100"})
+    assert ran.returncode == 2 and "not with --simulate" in ran.stderr, ran.stderr
+    real = {"CHLEDGER_COMPRESSED_TIME": "0,0,100", "COMPANIES_HOUSE_API_KEY": "k", "COMPANIES_HOUSE_STREAM_KEY": "s"}
+    ran = run_cli("ingest", "--db", tmp_path / "c.db", env=real)  # the default URLs: the real service
+    assert ran.returncode == 2 and "not on loopback" in ran.stderr, ran.stderr
+    assert not (tmp_path / "c.db").exists()

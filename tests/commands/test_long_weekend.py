@@ -1,62 +1,51 @@
 """Easter in compressed time: BUSINESS_HOURS on, the stream followed all the time, no 416.
 
-The ingest command's session runner (`_sessions`, what `python cli.py ingest` runs after start-up)
-and the simulator share one compressed clock (about 8 hours a second): from Thursday 16:00 to
-Tuesday 09:00 London time (the 111 hours Easter closes the office, past the simulator's 3 days
-of retention), with the simulator's nightly drops and 24 h connection cap. Closing the stream
-with the office, as the worker once did, would meet a 416 on Tuesday and lose every event of the
-weekend; now only the REST calls pause, and every timepoint is recorded.
+The real `python cli.py ingest` in a subprocess and the simulator in this test share one
+compressed clock (`CHLEDGER_COMPRESSED_TIME`, 30,000 simulated seconds a real one: about 8 hours
+a second): from Thursday noon to Tuesday 09:00 London time (the 111 hours Easter closes the office,
+past the simulator's 3 days of retention), with the simulator's nightly drops and 24 h connection
+cap. Closing the stream with the office, as the worker once did, would meet a 416 on Tuesday and
+lose every event of the weekend; now only the REST calls pause, and every timepoint is recorded.
 """
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import time
 from datetime import datetime, timezone
 
-from eventlog.commands.ingest import _sessions
-from eventlog.config.settings import Settings
+import apsw
+
+from eventlog.clock import CompressedClock
 from eventlog.simulator import SimulatorConfig, running_simulator
 
+from test_ingest_e2e import finish, start_worker, worker_env
+
 RATE = 30_000.0  # simulated seconds per real second
-START = datetime(2025, 4, 17, 15, 0, tzinfo=timezone.utc).timestamp()  # Thu 16:00 BST
+START = datetime(2025, 4, 17, 11, 0, tzinfo=timezone.utc).timestamp()  # Thu 12:00 BST (0.6 s real before closing)
 CLOSES = datetime(2025, 4, 17, 16, 30, tzinfo=timezone.utc).timestamp()  # Thu 17:30 BST
 OPENS = datetime(2025, 4, 22, 7, 30, tzinfo=timezone.utc).timestamp()  # Tue 08:30 BST (Easter Monday off)
 END = datetime(2025, 4, 22, 8, 0, tzinfo=timezone.utc).timestamp()
 EDGE = 3600.0  # simulated seconds of scheduling jitter allowed at each edge (0.12 s real)
 
 
-class Compressed:
-    """Epoch seconds running RATE times faster than the wall clock, from START."""
-
-    def __init__(self) -> None:
-        self.t0 = time.monotonic()
-
-    def now(self) -> float:
-        return START + (time.monotonic() - self.t0) * RATE
-
-
-async def test_easter_with_business_hours_loses_no_timepoint_and_meets_no_416(conn) -> None:
-    clock = Compressed()
+async def test_easter_with_business_hours_loses_no_timepoint_and_meets_no_416(tmp_path) -> None:
+    clock = CompressedClock(START, time.time(), RATE)
     config = SimulatorConfig(backlog_events=50, events_per_second=0.005, gap_share=0.0, strike_off_share=0.05,
                              deleted_share=0.0, company_count=500)
+    db = tmp_path / "easter.db"
     async with running_simulator(config, clock=clock.now) as sim:
-        settings = Settings(api_key=config.api_key, stream_key=config.stream_key, api_url=sim.base_url,
-                            streaming_api_url=f"{sim.base_url}/companies", business_hours=True,
-                            stream_connect_spacing=0.05, initial_retry_delay=0.05, max_retry_delay=0.5,
-                            health_check_interval=3600.0)
-        lines: list[str] = []
-        before = signal.getsignal(signal.SIGTERM)
-        try:
-            code = await _sessions(settings, conn, (END - START) / RATE, lines.append, 3600.0,
-                                   clock=clock, sleep=lambda s: asyncio.sleep(s / RATE))
-        finally:
-            signal.signal(signal.SIGTERM, before)
-        head = sim.simulator.timeline.head_timepoint(END - EDGE)  # published an hour before the end
+        env = worker_env(sim.base_url, db, BUSINESS_HOURS="true", STREAM_CONNECT_SPACING="0.05",
+                         INITIAL_RETRY_DELAY="0.05", MAX_RETRY_DELAY="0.5", HEALTH_CHECK_INTERVAL="3600",
+                         RATE_LIMIT_REQUESTS="600", RATE_LIMIT_WINDOW="300", RATE_LIMIT_SLACK="2",
+                         CHLEDGER_COMPRESSED_TIME=f"{clock.start},{clock.origin},{clock.rate}")
+        proc = await start_worker(env, "--duration", f"{(END - clock.now()) / RATE:.3f}")
+        code, err = await finish(proc, timeout=60)
+        head = sim.simulator.timeline.head_timepoint(END - 2 * EDGE)  # published two hours before the end
         connects = list(sim.state.streams)
         requests = list(sim.state.requests)
-    assert code == 0
+    lines = err.splitlines()
+    conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)
+    assert code == 0, err[-2000:]
     assert [c.status for c in connects if c.status != 200] == []  # no 416, no 429
     # the server dropped the connection night after night (the nightly drop, or the 24 h cap when a
     # connection opened after that night's drop), and each time the worker resumed where it was
@@ -75,3 +64,4 @@ async def test_easter_with_business_hours_loses_no_timepoint_and_meets_no_416(co
     assert any(r.time < CLOSES + EDGE for r in requests) or any(r.time > OPENS for r in requests)
     assert any("REST calls paused" in line for line in lines)
     assert any("REST calls resumed" in line for line in lines)
+    conn.close()
