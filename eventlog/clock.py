@@ -13,7 +13,8 @@ import time
 from datetime import datetime, timezone
 from typing import Protocol
 
-__all__ = ["Clock", "SystemClock", "FixedClock", "CompressedClock", "iso", "parse_iso", "to_epoch", "from_epoch", "published_epoch"]
+__all__ = ["Clock", "SystemClock", "FixedClock", "CompressedClock", "iso", "parse_iso", "to_epoch", "from_epoch",
+           "published_epoch"]
 
 _FMT = "%Y-%m-%dT%H:%M:%S.%fZ"
 

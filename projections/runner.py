@@ -118,8 +118,15 @@ def apply_positions(conn: apsw.Connection, lo: int, hi: int, projectors: Sequenc
     what it reads also marks the rows it recomputes, so only the final value counts."""
     ranged = [p for p in projectors if hasattr(p, "apply_range")]
     rest = [p for p in projectors if not hasattr(p, "apply_range")]
-    for p in ranged:
-        p.apply_range(conn, lo, hi, chunk=batch_size, check=not rest)  # `rest` reads every position
+    try:
+        for p in ranged:
+            p.apply_range(conn, lo, hi, chunk=batch_size, check=not rest)  # `rest` reads every position
+    except (apsw.SQLError, UnicodeDecodeError):
+        # a fold's SQL met an entry it can't read (text that is not UTF-8 is "malformed JSON" to
+        # SQLite): the careful reader names the damaged position, as it would have for `rest`
+        for _ in read_batches(source or conn, lo, hi, batch_size):
+            pass
+        raise
     if progress and ranged and rest:
         progress(lo + (hi - lo) // 2)  # the range folds were the first half
     if rest:

@@ -246,7 +246,8 @@ async def test_export_during_a_running_ingest_opens_cleanly_and_matches_a_replay
     import subprocess
 
     db = tmp_path / "live.db"
-    copy = tmp_path / "copy.db"
+    copy = tmp_path / "copy.db"  # the operator's backup, keys and all
+    handed = tmp_path / "handed.db"  # the SQLite export, handed to someone else: no key vault
     lines = tmp_path / "companies.jsonl"
     async with running_simulator(sim_config(events_per_second=30.0)) as sim:
         proc = await start_worker(worker_env(sim.base_url, db), "--duration", "8")
@@ -257,8 +258,9 @@ async def test_export_during_a_running_ingest_opens_cleanly_and_matches_a_replay
                                   text=True, timeout=120)
 
         loop = asyncio.get_running_loop()
-        exported = await loop.run_in_executor(None, cli_run, "export", "--format", "sqlite", str(copy),
-                                              "--db", str(db))
+        exported = await loop.run_in_executor(None, cli_run, "backup", str(copy), "--db", str(db))
+        handed_out = await loop.run_in_executor(None, cli_run, "export", "--format", "sqlite", str(handed),
+                                                "--db", str(db))
         jsonl = await loop.run_in_executor(None, cli_run, "export", "--format", "jsonl", str(lines),
                                            "--db", str(db))
         still_running = proc.returncode is None
@@ -266,7 +268,12 @@ async def test_export_during_a_running_ingest_opens_cleanly_and_matches_a_replay
     assert code == 0, err
     assert still_running, "the exports should have been taken while the worker ran"
     assert exported.returncode == 0 and jsonl.returncode == 0, exported.stderr + jsonl.stderr
-    assert query(copy, "PRAGMA integrity_check") == [("ok",)]
+    assert handed_out.returncode == 0, handed_out.stderr
+    assert query(copy, "PRAGMA integrity_check") == [("ok",)] == query(handed, "PRAGMA integrity_check")
+    # the export holds its tables' plaintext but no key to the ledger's sealed entries; the backup keeps them
+    assert query(handed, "SELECT count(*) FROM person_keys") == [(0,)]
+    assert query(handed, "SELECT count(*) FROM officers")[0][0] > 0
+    assert query(copy, "SELECT count(*) FROM person_keys")[0][0] > 0
     # the copy is a consistent snapshot: its tables are exactly what its own ledger replays to
     verify = subprocess.run([sys.executable, str(ROOT / "cli.py"), "replay", "--verify", "--db", str(copy)],
                             capture_output=True, text=True, timeout=120)
