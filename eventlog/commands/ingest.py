@@ -212,7 +212,15 @@ async def _sessions(settings: Settings, conn: apsw.Connection, duration: float |
         view.current = worker
         if settings.business_hours:
             schedule = asyncio.create_task(follow_business_hours(worker, clock, report, sleep), name="hours")
-        return await worker.run(duration)
+            # A schedule that dies would leave the calls paused for ever, or open outside the hours:
+            # stop the worker instead, and say why.
+            schedule.add_done_callback(lambda t: t.cancelled() or t.exception() is None
+                                       or worker.request_stop("the business-hours schedule failed"))
+        code = await worker.run(duration)
+        if schedule is not None and schedule.done() and not schedule.cancelled() and schedule.exception():
+            raise ConfigError(f"BUSINESS_HOURS: the schedule failed ({schedule.exception()!r}): the worker "
+                              "stopped rather than call outside business hours, or never again")
+        return code
     finally:
         if schedule is not None:
             schedule.cancel()

@@ -148,3 +148,33 @@ async def test_business_hours_pause_only_the_rest_calls_never_the_stream(conn):
         hours.cancel()
         assert sender.sent >= 1 and sim.state.requests
         assert lines and "the stream goes on" in lines[0]
+
+
+async def test_a_business_hours_schedule_that_dies_stops_the_worker_in_one_line(conn):
+    """The schedule is what reopens the calls on Tuesday: if it dies (a holidays lookup that
+    raises, say), the worker stops and says so instead of staying paused, or open, for ever."""
+    import signal
+
+    import pytest
+
+    from eventlog.commands.ingest import _sessions
+    from eventlog.errors import ConfigError
+
+    async def broken_sleep(seconds: float) -> None:
+        raise RuntimeError("holidays lookup failed")
+
+    config = SimulatorConfig(backlog_events=5, events_per_second=5.0)
+    async with running_simulator(config) as sim:
+        settings = Settings(api_key=config.api_key, stream_key=config.stream_key, api_url=sim.base_url,
+                            streaming_api_url=f"{sim.base_url}/companies", business_hours=True,
+                            stream_connect_spacing=0.0)
+        before = signal.getsignal(signal.SIGTERM)
+        try:
+            with pytest.raises(ConfigError, match="the schedule failed .*holidays lookup failed"):
+                await asyncio.wait_for(_sessions(settings, conn, 30.0, lambda line: None, 3600.0,
+                                                 sleep=broken_sleep), 20)
+        finally:
+            signal.signal(signal.SIGTERM, before)
+    stopped = conn.execute("SELECT json_extract(event_data, '$.reason') FROM event_log "
+                           "WHERE event_type = 'worker.stopped'").fetchall()
+    assert stopped == [("the business-hours schedule failed",)]
