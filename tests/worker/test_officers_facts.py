@@ -180,21 +180,29 @@ async def test_the_ip_limits_403_is_paced_not_a_crash(conn) -> None:
     assert conn.execute("SELECT count(*) FROM request_queue").fetchone()[0] >= 1
 
 
+LONG_LISTS = SimulatorConfig(lagging_counts_share=0.0, zero_officer_share=0.0, no_officers_link_share=0.0,
+                             company_count=3000)
+
+
+def one_long_list_queued(conn, sim):
+    """One officers request queued for a company with over 40 appointments (3+ pages of 20), on a
+    projected ledger: (number, clock, ledger, settings, limiter)."""
+    [number] = pick(sim, lambda u, c: len(u.officers(c)) > 40, 1)
+    clock = SystemClock()
+    ledger = Ledger(conn, clock)
+    projections.attach(ledger)
+    ledger.append(WorkerStarted(version="t", pid=1, rate_limit_requests=600, rate_limit_window=300))
+    ledger.append(RequestQueued(request_id="o-1", kind="officers", company_number=number))
+    settings = Settings(api_url=sim.base_url, api_key="sim-key")
+    return number, clock, ledger, settings, SlidingWindowLimiter(conn, clock, limit=600, window=300, slack=2)
+
+
 async def test_a_fetch_killed_between_pages_resumes_at_the_first_page_not_recorded(conn, monkeypatch) -> None:
     """Issue #17: page 0 answered and recorded, page 20 sent and the worker killed before its
     answer was recorded: the retry asks for page 20, not page 0 again."""
     monkeypatch.setattr(sender_module, "OFFICERS_PAGE_SIZE", 20)
-    config = SimulatorConfig(lagging_counts_share=0.0, zero_officer_share=0.0, no_officers_link_share=0.0,
-                             company_count=3000)
-    async with running_simulator(config) as sim:
-        [number] = pick(sim, lambda u, c: len(u.officers(c)) > 40, 1)
-        clock = SystemClock()
-        ledger = Ledger(conn, clock)
-        projections.attach(ledger)
-        ledger.append(WorkerStarted(version="t", pid=1, rate_limit_requests=600, rate_limit_window=300))
-        ledger.append(RequestQueued(request_id="o-1", kind="officers", company_number=number))
-        settings = Settings(api_url=sim.base_url, api_key="sim-key")
-        limiter = SlidingWindowLimiter(conn, clock, limit=600, window=300, slack=2)
+    async with running_simulator(LONG_LISTS) as sim:
+        number, clock, ledger, settings, limiter = one_long_list_queued(conn, sim)
         async with rest_session() as session:
             sender = Sender(settings, ledger, limiter, session, clock=clock, stop=asyncio.Event(),
                             wake=asyncio.Event())
@@ -233,17 +241,8 @@ async def test_business_hours_closing_mid_list_holds_the_next_page_until_opening
     """REST calls paused while a company's list is being paged: the page under way finishes and
     is recorded, the next one waits for the opening, then the list completes from where it was."""
     monkeypatch.setattr(sender_module, "OFFICERS_PAGE_SIZE", 20)
-    config = SimulatorConfig(lagging_counts_share=0.0, zero_officer_share=0.0, no_officers_link_share=0.0,
-                             company_count=3000)
-    async with running_simulator(config) as sim:
-        [number] = pick(sim, lambda u, c: len(u.officers(c)) > 40, 1)
-        clock = SystemClock()
-        ledger = Ledger(conn, clock)
-        projections.attach(ledger)
-        ledger.append(WorkerStarted(version="t", pid=1, rate_limit_requests=600, rate_limit_window=300))
-        ledger.append(RequestQueued(request_id="o-1", kind="officers", company_number=number))
-        settings = Settings(api_url=sim.base_url, api_key="sim-key")
-        limiter = SlidingWindowLimiter(conn, clock, limit=600, window=300, slack=2)
+    async with running_simulator(LONG_LISTS) as sim:
+        number, clock, ledger, settings, limiter = one_long_list_queued(conn, sim)
         calls_open = asyncio.Event()
         calls_open.set()
         async with rest_session() as session:
