@@ -117,7 +117,8 @@ def snapshot_into(src: Path, out: Path) -> Iterator[tuple[apsw.Connection, Path]
             except OSError as exc:
                 raise _unwritable(out, exc) from None
             finally:
-                conn.execute("COMMIT")
+                if not conn.getautocommit():  # an error may have ended it already: keep that error
+                    conn.execute("COMMIT")
         os.replace(tmp, out)
     except BaseException:
         _discard(tmp)

@@ -386,6 +386,8 @@ def _write_parquet(rows: Iterator[dict[str, Any]], tmp: Path) -> None:
                 writer.write_table(pa.Table.from_pylist(batch, schema=schema))
                 batch = []
         writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+    with open(tmp, "rb") as fh:  # on disk before the rename, as the CSV and JSON lines files are
+        os.fsync(fh.fileno())
 
 
 # --- the export -----------------------------------------------------------------------------------
