@@ -1,4 +1,4 @@
--- What the real Companies House does that the first simulator didn't (issue #13).
+-- What the real Companies House does that the first simulator didn't.
 
 -- An appointment's status as Companies House means it: active, resigned (it has a resigned_on),
 -- or inactive (no resigned_on, but the company is dissolved, closed or converted-closed, so its

@@ -48,7 +48,7 @@ from projections.payloads import FILING_HISTORY, Profile, is_first_gazette_notic
 from projections.rows import Statements
 
 NAME = "companies"
-VERSION = 3  # 3: a first Gazette notice on /filings makes a stub row (issue #13)
+VERSION = 3  # 3: a first Gazette notice on /filings makes a stub row
 TABLES = ("companies",)
 LOOKUP_INDEXES: tuple[str, ...] = ()
 

@@ -18,30 +18,15 @@ from pathlib import Path
 import apsw
 import pytest
 
-import projections
 from eventlog.errors import LedgerDamaged
 from eventlog.ledger.db import connect
 from eventlog.ledger.integrity import FULL, QUICK, check_integrity
-from eventlog.ledger.store import Ledger
 from projections.replay import replay
-from projections.testing import snapshot, stream_event
+from projections.testing import snapshot
+from support.filled_ledger import filled
 from test_diskspace import _small_disk_prefix
 
 PAGE = 4096
-
-
-def _filled(db_path: Path, clock, n: int = 1500) -> None:
-    conn = connect(db_path)
-    from eventlog.ledger.migrate import migrate
-
-    migrate(conn, clock)
-    ledger = Ledger(conn, clock)
-    projections.check_versions(conn)
-    projections.attach(ledger)
-    for start in range(0, n, 100):
-        ledger.append_many([stream_event(f"{i % 700:08d}", 1000 + i) for i in range(start, start + 100)])
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
 
 
 def _redirect_a_child_pointer(path: Path) -> None:
@@ -64,7 +49,7 @@ def _redirect_a_child_pointer(path: Path) -> None:
 @pytest.fixture
 def damaged(tmp_path, clock) -> Path:
     good = tmp_path / "good.db"
-    _filled(good, clock)
+    filled(good, clock)
     bad = tmp_path / "damaged.db"
     shutil.copy(good, bad)
     _redirect_a_child_pointer(bad)
@@ -88,7 +73,7 @@ def test_quick_and_full_checks_name_the_damage(damaged):
 
 
 def test_an_undamaged_file_passes_both_checks(tmp_path, clock):
-    _filled(tmp_path / "ok.db", clock, n=300)
+    filled(tmp_path / "ok.db", clock, n=300)
     conn = apsw.Connection(str(tmp_path / "ok.db"))
     check_integrity(conn, QUICK)
     check_integrity(conn, FULL)
@@ -133,7 +118,7 @@ def _triggers(conn) -> list[str]:
 @pytest.mark.parametrize("damage", ["missing position", "not UTF-8", "does not decode"])
 def test_replay_never_passes_part_of_the_ledger_for_the_whole(tmp_path, clock, damage):
     path = tmp_path / "t.db"
-    _filled(path, clock, n=300)
+    filled(path, clock, n=300)
     conn = connect(path)
     tables = snapshot(conn)
     for name in _triggers(conn):

@@ -24,10 +24,9 @@ from eventlog.clock import FixedClock
 from eventlog.errors import DatabaseFull
 from eventlog.ledger.chain import walk
 from eventlog.ledger.db import connect
-from eventlog.ledger.migrate import migrate
-from eventlog.ledger.store import Ledger
 from projections.testing import stream_event
 from support import REPO
+from support.filled_ledger import filled, projected
 
 PAGE = 4096
 START = 1_700_000_000.0
@@ -50,23 +49,10 @@ def one_line(ran: subprocess.CompletedProcess) -> str:
     return mine[0]
 
 
-def filled(path: Path, n: int = 1500) -> None:
-    conn = connect(path)
-    clock = FixedClock(START)
-    migrate(conn, clock)
-    ledger = Ledger(conn, clock)
-    projections.check_versions(conn)
-    projections.attach(ledger)
-    for start in range(0, n, 100):
-        ledger.append_many([stream_event(f"{i % 700:08d}", 1000 + i) for i in range(start, start + 100)])
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-    conn.close()
-
-
 @pytest.fixture(scope="module")
 def ledger_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("ledger") / "whole.db"
-    filled(path)
+    filled(path, FixedClock(START))
     return path
 
 
@@ -118,12 +104,7 @@ def test_locked_past_the_busy_timeout_is_said_in_one_line_then_the_worker_runs(t
 
 def test_a_full_disk_refuses_the_append_whole_and_keeps_every_acknowledged_entry(tmp_path, faults):
     db = tmp_path / "full.db"
-    conn = connect(db)
-    clock = FixedClock(START)
-    migrate(conn, clock)
-    ledger = Ledger(conn, clock)
-    projections.check_versions(conn)
-    projections.attach(ledger)
+    conn, ledger = projected(db, FixedClock(START))
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     conn.execute(f"PRAGMA max_page_count = {pages + 40}")  # SQLite's own "disk full", a few pages away
     acknowledged, refused, i = 0, 0, 0

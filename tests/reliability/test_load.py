@@ -4,7 +4,7 @@ The ledger is seeded with one stream event at the simulator's first timepoint, s
 resumes there and the whole backlog arrives as one burst (20,000 events in CI, 1,000,000 with
 CHLEDGER_SOAK=1), with the officers fetches of the strike-off companies among them under the
 limit. Peak RSS is the kernel's high-water mark (VmHWM) of the worker process, read just before
-it is stopped; it must stay under 100 MB, the figure seed 003 warns at.
+it is stopped; it must stay under 100 MB, the memory budget RELIABILITY.md reports against.
 """
 
 from __future__ import annotations
@@ -15,14 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-import projections
 from eventlog.clock import FixedClock
 from eventlog.ledger.db import connect
-from eventlog.ledger.migrate import migrate
-from eventlog.ledger.store import Ledger
 from eventlog.simulator import SimulatorConfig, max_in_any_window, running_simulator
 from projections.testing import stream_event
 from support import REPO
+from support.filled_ledger import projected
 
 SOAK = os.environ.get("CHLEDGER_SOAK") == "1"
 BURST = 1_000_000 if SOAK else 20_000
@@ -47,6 +45,33 @@ def stream_events(db: Path) -> int:
         conn.close()
 
 
+def worker_env(sim, db: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPANIES_HOUSE", "RATE_LIMIT", "CHLEDGER_"))}
+    env.update({"COMPANIES_HOUSE_API_KEY": "sim-key", "COMPANIES_HOUSE_STREAM_KEY": "sim-stream-key",
+                "STREAMING_API_URL": f"{sim.base_url}/companies", "COMPANIES_HOUSE_API_URL": sim.base_url,
+                "DATABASE_PATH": str(db), "RATE_LIMIT_REQUESTS": str(LIMIT), "RATE_LIMIT_WINDOW": str(WINDOW),
+                "RATE_LIMIT_SLACK": "0.5", "DISK_RESERVE_MB": "0", "LOG_LEVEL": "WARNING"})
+    return env
+
+
+async def start_ingest(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(sys.executable, str(REPO / "cli.py"), "ingest", env=env,
+                                                cwd=str(cwd), stdout=asyncio.subprocess.DEVNULL,
+                                                stderr=asyncio.subprocess.PIPE)
+
+
+async def stop_and_measure(proc: asyncio.subprocess.Process, sim) -> tuple[float, int, int]:
+    """The still running worker's peak RSS, then a clean stop (exit 0); with the simulator's own
+    count of the busiest window and of the requests sent: (peak MB, busiest, sent)."""
+    assert proc.returncode is None, (await proc.stderr.read()).decode()[-2000:]
+    peak = peak_rss_mb(proc.pid)
+    proc.terminate()
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    times = sim.state.times("sim-key")
+    return peak, max_in_any_window(times, WINDOW), len(times)
+
+
 async def test_a_burst_of_stream_events_keeps_the_worker_under_100_mb(tmp_path, faults):
     first = 1000
     # retention_seconds=0: a backlog of a million at 0.5/s reaches 23 days back, past the real 3 days
@@ -54,23 +79,12 @@ async def test_a_burst_of_stream_events_keeps_the_worker_under_100_mb(tmp_path, 
                              retention_seconds=0, events_per_second=0.5, strike_off_share=0.02, company_count=5000,
                              rate_limit_requests=LIMIT, rate_limit_window=WINDOW)
     db = tmp_path / "load.db"
-    conn = connect(db)
-    clock = FixedClock(1_700_000_000.0)
-    migrate(conn, clock)
-    ledger = Ledger(conn, clock)
-    projections.check_versions(conn)
-    projections.attach(ledger)
+    conn, ledger = projected(db, FixedClock(1_700_000_000.0))
     ledger.append(stream_event("00000001", first))  # the worker resumes right after it
     conn.close()
     async with running_simulator(config) as sim:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPANIES_HOUSE", "RATE_LIMIT", "CHLEDGER_"))}
-        env.update({"COMPANIES_HOUSE_API_KEY": "sim-key", "COMPANIES_HOUSE_STREAM_KEY": "sim-stream-key",
-                    "STREAMING_API_URL": f"{sim.base_url}/companies", "COMPANIES_HOUSE_API_URL": sim.base_url,
-                    "DATABASE_PATH": str(db), "RATE_LIMIT_REQUESTS": str(LIMIT), "RATE_LIMIT_WINDOW": str(WINDOW),
-                    "RATE_LIMIT_SLACK": "0.5", "DISK_RESERVE_MB": "0", "LOG_LEVEL": "WARNING"})
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(REPO / "cli.py"), "ingest", env=env, cwd=str(tmp_path),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        env = worker_env(sim, db)
+        proc = await start_ingest(env, tmp_path)
         started = time.monotonic()
         seen = 0
         while seen < BURST:
@@ -81,13 +95,7 @@ async def test_a_burst_of_stream_events_keeps_the_worker_under_100_mb(tmp_path, 
                 seen = stream_events(db) - 1
             assert time.monotonic() - started < (3600 if SOAK else 120), f"only {seen} events in time"
         seconds = time.monotonic() - started
-        assert proc.returncode is None, (await proc.stderr.read()).decode()[-2000:]
-        peak = peak_rss_mb(proc.pid)
-        proc.terminate()
-        _, err = await asyncio.wait_for(proc.communicate(), 60)
-        assert proc.returncode == 0, err.decode()[-2000:]
-        ch_max = max_in_any_window(sim.state.times("sim-key"), WINDOW)
-        requests = len(sim.state.times("sim-key"))
+        peak, ch_max, requests = await stop_and_measure(proc, sim)
     assert peak < RSS_LIMIT_MB, f"peak RSS {peak:.1f} MB during a burst of {BURST:,} events"
     assert ch_max <= LIMIT
     conn = connect(db, readonly=True)
@@ -106,11 +114,7 @@ async def test_a_10000_company_backlog_is_worked_under_the_limit_in_bounded_memo
                              rate_limit_requests=LIMIT, rate_limit_window=WINDOW)
     db = tmp_path / "backlog.db"
     async with running_simulator(config) as sim:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPANIES_HOUSE", "RATE_LIMIT", "CHLEDGER_"))}
-        env.update({"COMPANIES_HOUSE_API_KEY": "sim-key", "COMPANIES_HOUSE_STREAM_KEY": "sim-stream-key",
-                    "STREAMING_API_URL": f"{sim.base_url}/companies", "COMPANIES_HOUSE_API_URL": sim.base_url,
-                    "DATABASE_PATH": str(db), "RATE_LIMIT_REQUESTS": str(LIMIT), "RATE_LIMIT_WINDOW": str(WINDOW),
-                    "RATE_LIMIT_SLACK": "0.5", "DISK_RESERVE_MB": "0", "LOG_LEVEL": "WARNING"})
+        env = worker_env(sim, db)
         numbers = tmp_path / "backlog.txt"
         numbers.write_text("\n".join(sim.simulator.universe.numbers[:10_000]) + "\n")
         made = await asyncio.create_subprocess_exec(sys.executable, str(REPO / "cli.py"), "backfill", str(numbers),
@@ -118,22 +122,14 @@ async def test_a_10000_company_backlog_is_worked_under_the_limit_in_bounded_memo
                                                     stderr=asyncio.subprocess.PIPE)
         _, err = await asyncio.wait_for(made.communicate(), 120)
         assert made.returncode == 0, err.decode()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(REPO / "cli.py"), "ingest", env=env, cwd=str(tmp_path),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        proc = await start_ingest(env, tmp_path)
         while len(sim.state.times("sim-key")) < 2 * LIMIT + 1:  # past two windows: the limiter held back
             try:
                 await asyncio.wait_for(proc.wait(), 0.25)
                 break
             except TimeoutError:
                 pass
-        assert proc.returncode is None, (await proc.stderr.read()).decode()[-2000:]
-        peak = peak_rss_mb(proc.pid)
-        proc.terminate()
-        _, err = await asyncio.wait_for(proc.communicate(), 60)
-        assert proc.returncode == 0, err.decode()[-2000:]
-        busiest = max_in_any_window(sim.state.times("sim-key"), WINDOW)
-        sent = len(sim.state.times("sim-key"))
+        peak, busiest, sent = await stop_and_measure(proc, sim)
     conn = connect(db, readonly=True)
     try:
         waiting = conn.execute("SELECT count(*) FROM batch_jobs "

@@ -198,7 +198,7 @@ def one_long_list_queued(conn, sim):
 
 
 async def test_a_fetch_killed_between_pages_resumes_at_the_first_page_not_recorded(conn, monkeypatch) -> None:
-    """Issue #17: page 0 answered and recorded, page 20 sent and the worker killed before its
+    """Page 0 answered and recorded, page 20 sent and the worker killed before its
     answer was recorded: the retry asks for page 20, not page 0 again."""
     monkeypatch.setattr(sender_module, "OFFICERS_PAGE_SIZE", 20)
     async with running_simulator(LONG_LISTS) as sim:
